@@ -1,0 +1,185 @@
+"""The ``malaria-gui`` command: the window by default, ``classify`` and ``train`` headless.
+
+Exit codes of ``classify``: 0 every file scored, 1 some files could not be read (their rows
+are still written, with the reason), 2 usage errors (bad arguments, missing model, no
+images), 130 interrupted (no CSV is written, a previous one is left as it was).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+from malaria_gui import __version__
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must lie between 0 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="malaria-gui",
+        description="Classify microscope images of single red blood cells as Parasitized or Uninfected.",
+        epilog="With no sub-command the desktop window opens (and starts scoring PATHs, if given).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{classify,train}")
+
+    gui = sub.add_parser("gui", help="open the window (the default)")
+    gui.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders to score at once")
+    gui.add_argument("--model", type=Path, help="a .keras model (default: the bundled one)")
+
+    c = sub.add_parser(
+        "classify",
+        help="score image files and folders headless",
+        description="Score image files and folders (recursively). Labelled folders (sub-folders named "
+        "Parasitized/Uninfected or aliases) also get a confusion matrix and metrics.",
+    )
+    c.add_argument("paths", nargs="+", metavar="PATH")
+    c.add_argument("--csv", type=Path, metavar="OUT.csv", help="write one row per input file here")
+    c.add_argument("--threshold", type=_threshold, metavar="T", help="P(Parasitized) cut-off (default: the model card's)")
+    c.add_argument("--model", type=Path, metavar="FILE", help="a .keras model (default: the bundled one)")
+    c.add_argument("--batch-size", type=_positive_int, default=256)
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    t = sub.add_parser(
+        "train",
+        help="train a model on a labelled folder with patient-grouped splits",
+        description="Train, evaluate on held-out patients and write the model, its card and plots.",
+    )
+    t.add_argument("data_dir", type=Path, metavar="DATA_DIR")
+    t.add_argument("--arch", default="compact", help="network: compact (default) or seed (the original notebook's)")
+    t.add_argument("--epochs", type=_positive_int, default=30)
+    t.add_argument("--out", type=Path, default=Path("runs/latest"), metavar="DIR")
+    t.add_argument("--batch-size", type=_positive_int, default=64)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--augment", default="full", choices=("none", "geometric", "full"),
+                   help="geometric: flips and rotations; full: also stain, colour, blur, scale and background")
+    t.add_argument("--test-patients", type=float, default=0.2, help="fraction of patients held out for test")
+    t.add_argument("--val-patients", type=float, default=0.15, help="fraction of patients for validation")
+    t.add_argument("--max-cells", type=int, default=None, help="use at most this many cells (quick runs)")
+    t.add_argument("--patience", type=_positive_int, default=6, help="early-stopping patience in epochs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] not in {"gui", "classify", "train", "-h", "--help", "--version"}:
+        argv = ["gui", *argv]
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if args.command == "classify":
+        return classify(args)
+    if args.command == "train":
+        from malaria_gui.training.train import train_from_args
+
+        return train_from_args(args)
+    return open_window(args)
+
+
+def open_window(args: argparse.Namespace) -> int:
+    try:
+        from malaria_gui.gui.app import run
+    except ImportError as exc:
+        print(f"the desktop window is not available here ({exc}); use 'malaria-gui classify'", file=sys.stderr)
+        build_parser().print_help()
+        return EXIT_USAGE
+    return run([str(p) for p in args.paths], model=args.model)
+
+
+def classify(args: argparse.Namespace) -> int:
+    from malaria_gui.engine.discovery import find_images
+    from malaria_gui.engine.export import write_csv
+    from malaria_gui.engine.metrics import format_metrics, metrics_for_results
+    from malaria_gui.engine.model import ModelError, load_classifier
+    from malaria_gui.engine.scorer import score
+
+    missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]
+    if missing:
+        for p in missing:
+            print(f"malaria-gui classify: error: no such file or folder: {p}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.csv is not None and not args.csv.parent.resolve().is_dir():
+        print(f"malaria-gui classify: error: folder for --csv does not exist: {args.csv.parent}", file=sys.stderr)
+        return EXIT_USAGE
+    items = find_images(args.paths)
+    if not items:
+        print("malaria-gui classify: error: no image files found in " + ", ".join(args.paths), file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        classifier = load_classifier(args.model)
+    except ModelError as exc:
+        print(f"malaria-gui classify: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    threshold = classifier.threshold if args.threshold is None else args.threshold
+
+    from tqdm import tqdm
+
+    results = []
+    cancel = threading.Event()
+    bar = tqdm(total=len(items), unit="img", file=sys.stderr, disable=True if args.quiet else None, leave=False)
+    try:
+        for chunk in score(items, classifier, batch_size=args.batch_size, cancel=cancel):
+            results.extend(chunk)
+            bar.update(len(chunk))
+    except KeyboardInterrupt:
+        cancel.set()
+        bar.close()
+        print(f"\ninterrupted after {len(results)} of {len(items)} files; no CSV written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    bar.close()
+
+    if args.csv is not None:
+        write_csv(args.csv, results, threshold)
+    print(summary_text(results, threshold, classifier.name))
+    metrics = metrics_for_results(results, threshold)
+    if metrics is not None:
+        print()
+        print(format_metrics(metrics))
+    if args.csv is not None:
+        print(f"\nwrote {len(results)} rows to {args.csv}")
+    return EXIT_SOME_FAILED if any(not r.ok for r in results) else EXIT_OK
+
+
+def summary_text(results, threshold: float, model_name: str, max_errors: int = 20) -> str:
+    """Counts per class and the files that failed, for the terminal."""
+    from malaria_gui.engine.labels import CLASS_NAMES
+
+    counts = Counter(r.prediction(threshold) for r in results if r.ok)
+    scored = sum(counts.values())
+    failed = [r for r in results if not r.ok]
+    lines = [f"{len(results)} files, {scored} scored, {len(failed)} failed (model {model_name}, threshold {threshold:.2f})"]
+    for name in CLASS_NAMES:
+        share = f" ({100 * counts[name] / scored:.1f}%)" if scored else ""
+        lines.append(f"  {name:<12} {counts[name]}{share}")
+    if failed:
+        lines.append("could not be read:")
+        lines += [f"  {r.path}: {r.error}" for r in failed[:max_errors]]
+        if len(failed) > max_errors:
+            lines.append(f"  ... and {len(failed) - max_errors} more (see the CSV)")
+    return "\n".join(lines)

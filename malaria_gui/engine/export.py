@@ -1,0 +1,68 @@
+"""Writing results out: the CSV contract shared by the CLI and the GUI, written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from malaria_gui.engine.scorer import Result
+
+CSV_COLUMNS = ("path", "prediction", "p_parasitized", "error")
+TRUTH_COLUMN = "truth"
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: readers see the old file or the new one.
+
+    The temporary file sits in the same folder so the final rename never crosses devices.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    # A file named "=HYPERLINK(...).png" must not become a live formula in a spreadsheet.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def csv_text(results: Sequence[Result], threshold: float) -> str:
+    """One row per input file; ``truth`` is added when any file's class is known."""
+    labelled = any(r.truth is not None for r in results)
+    columns = CSV_COLUMNS + ((TRUTH_COLUMN,) if labelled else ())
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for r in results:
+        row = [
+            _cell(str(r.path)),
+            r.prediction(threshold) or "",
+            "" if r.p_parasitized is None else f"{r.p_parasitized:.6f}",
+            _cell(r.error or ""),
+        ]
+        if labelled:
+            row.append(r.truth or "")
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def write_csv(path: str | os.PathLike[str], results: Sequence[Result], threshold: float) -> None:
+    atomic_write(path, csv_text(results, threshold).encode("utf-8"))

@@ -1,0 +1,113 @@
+"""Metrics for a labelled set at a chosen threshold, with Parasitized as the positive class."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, roc_auc_score
+
+from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED, UNINFECTED
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Confusion matrix rows are the true class, columns the predicted, in CLASS_NAMES order."""
+
+    confusion: tuple[tuple[int, int], tuple[int, int]]
+    n: int
+    accuracy: float | None
+    sensitivity: float | None  # recall of Parasitized
+    specificity: float | None  # recall of Uninfected
+    precision: float | None  # of the Parasitized calls
+    f1: float | None
+    roc_auc: float | None  # threshold-free; None unless both classes are present
+    threshold: float
+
+    @property
+    def tp(self) -> int:
+        return self.confusion[0][0]
+
+    @property
+    def fn(self) -> int:
+        return self.confusion[0][1]
+
+    @property
+    def fp(self) -> int:
+        return self.confusion[1][0]
+
+    @property
+    def tn(self) -> int:
+        return self.confusion[1][1]
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["confusion"] = [list(row) for row in self.confusion]
+        d["class_order"] = list(CLASS_NAMES)
+        return d
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def compute_metrics(truth: Sequence[str], p_parasitized: Sequence[float], threshold: float = 0.5) -> Metrics:
+    """Metrics of the scored, labelled files; ``truth`` holds class names from labels.py."""
+    y_true = np.asarray([t == PARASITIZED for t in truth], dtype=bool)
+    p = np.asarray(p_parasitized, dtype=np.float64)
+    if len(y_true) != len(p):
+        raise ValueError("truth and probabilities differ in length")
+    y_pred = p >= threshold
+    true_names = np.where(y_true, PARASITIZED, UNINFECTED)
+    pred_names = np.where(y_pred, PARASITIZED, UNINFECTED)
+    cm = confusion_matrix(true_names, pred_names, labels=list(CLASS_NAMES)) if len(p) else np.zeros((2, 2), int)
+    tp, fn, fp, tn = int(cm[0, 0]), int(cm[0, 1]), int(cm[1, 0]), int(cm[1, 1])
+    sensitivity = _ratio(tp, tp + fn)
+    precision = _ratio(tp, tp + fp)
+    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+    auc = float(roc_auc_score(y_true, p)) if 0 < y_true.sum() < len(y_true) else None
+    return Metrics(
+        confusion=((tp, fn), (fp, tn)),
+        n=len(p),
+        accuracy=_ratio(tp + tn, len(p)),
+        sensitivity=sensitivity,
+        specificity=_ratio(tn, tn + fp),
+        precision=precision,
+        f1=f1,
+        roc_auc=auc,
+        threshold=float(threshold),
+    )
+
+
+def metrics_for_results(results, threshold: float) -> Metrics | None:
+    """Metrics over the results that were scored and have a true label, or None if none do."""
+    pairs = [(r.truth, r.p_parasitized) for r in results if r.truth is not None and r.p_parasitized is not None]
+    if not pairs:
+        return None
+    truth, probs = zip(*pairs)
+    return compute_metrics(truth, probs, threshold)
+
+
+def format_metrics(m: Metrics) -> str:
+    """A plain-text confusion matrix and metric list for terminals and reports."""
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    width = max(len(c) for c in CLASS_NAMES) + 2
+    lines = [
+        f"Confusion matrix (rows: true class, columns: predicted; threshold {m.threshold:.2f}, {m.n} cells)",
+        " " * (width + 7) + "".join(f"{c:>{width}}" for c in CLASS_NAMES),
+    ]
+    for name, row in zip(CLASS_NAMES, m.confusion):
+        lines.append(f"  true {name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
+    lines += [
+        f"  accuracy     {pct(m.accuracy)}",
+        f"  sensitivity  {pct(m.sensitivity)}  (Parasitized recall)",
+        f"  specificity  {pct(m.specificity)}  (Uninfected recall)",
+        f"  precision    {pct(m.precision)}",
+        f"  F1           {pct(m.f1)}",
+        "  ROC AUC      " + ("n/a (needs both classes)" if m.roc_auc is None else f"{m.roc_auc:.4f}"),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""Batch scoring: files -> decoded batches -> model -> per-file results, streamed.
+
+Decoding runs on a small thread pool (OpenCV releases the GIL) and fills a bounded queue
+while the calling thread runs the model, so the two overlap and memory stays flat however
+many files there are: at most ``prefetch`` batches of pixels exist at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from malaria_gui.engine.decoding import ImageError, decode
+from malaria_gui.engine.discovery import ImageItem
+from malaria_gui.engine.labels import PARASITIZED, UNINFECTED
+from malaria_gui.engine.model import Classifier
+from malaria_gui.engine.preprocess import preprocess
+
+ProgressCallback = Callable[[int, int | None], None]
+
+
+@dataclass(slots=True)
+class Result:
+    """The outcome for one file: a probability, or the reason it could not be scored."""
+
+    path: Path
+    p_parasitized: float | None
+    error: str | None = None
+    truth: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def prediction(self, threshold: float) -> str | None:
+        if self.p_parasitized is None:
+            return None
+        return PARASITIZED if self.p_parasitized >= threshold else UNINFECTED
+
+
+def load_for_model(path: Path, size: int) -> np.ndarray:
+    """Decode and preprocess one file; raises ImageError with a user-facing reason."""
+    return preprocess(decode(path), size)
+
+
+def _load_safely(path: Path, size: int) -> np.ndarray | str:
+    try:
+        return load_for_model(path, size)
+    except ImageError as exc:
+        return str(exc)
+    except MemoryError:
+        return "not enough memory to decode this image"
+    except Exception as exc:  # a decoder bug must cost one file, never the batch
+        return f"unexpected error while reading: {type(exc).__name__}: {exc}"
+
+
+_DONE = object()
+
+
+def score(
+    items: Iterable[ImageItem],
+    classifier: Classifier,
+    *,
+    batch_size: int = 256,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    decode_workers: int = 2,
+    prefetch: int = 2,
+) -> Iterator[list[Result]]:
+    """Yield results in input order, one list per batch, until done or ``cancel`` is set.
+
+    Every input item gets exactly one result unless scoring is cancelled; results already
+    yielded are final. ``progress(done, total)`` is called after each batch (``total`` is
+    None when ``items`` has no length).
+    """
+    total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+    cancel = cancel or threading.Event()
+    stop = threading.Event()
+    size = classifier.input_size
+    ready: queue.Queue = queue.Queue(maxsize=max(1, prefetch))
+
+    def put(entry) -> bool:
+        while not (stop.is_set() or cancel.is_set()):
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            with ThreadPoolExecutor(max_workers=decode_workers, thread_name_prefix="decode") as pool:
+                iterator = iter(items)
+                while not (stop.is_set() or cancel.is_set()):
+                    chunk = list(itertools.islice(iterator, batch_size))
+                    if not chunk:
+                        break
+                    loaded = list(pool.map(lambda it: _load_safely(it.path, size), chunk))
+                    good = [i for i, x in enumerate(loaded) if not isinstance(x, str)]
+                    batch = np.empty((len(good), size, size, 3), dtype=np.uint8)
+                    for row, i in enumerate(good):
+                        batch[row] = loaded[i]
+                    errors = {i: x for i, x in enumerate(loaded) if isinstance(x, str)}
+                    if not put((chunk, batch, good, errors)):
+                        break
+        except BaseException as exc:  # surfaced to the consumer instead of dying silently
+            put(exc)
+        finally:
+            put(_DONE)
+
+    producer = threading.Thread(target=produce, name="score-producer", daemon=True)
+    producer.start()
+    done = 0
+    try:
+        while True:
+            entry = _get(ready, stop, cancel)
+            if entry is _DONE or entry is None:
+                break
+            if isinstance(entry, BaseException):
+                raise entry
+            chunk, batch, good, errors = entry
+            probs = classifier.predict(batch)
+            p_by_index = dict(zip(good, probs.tolist()))
+            results = [
+                Result(item.path, p_by_index.get(i), errors.get(i), item.truth) for i, item in enumerate(chunk)
+            ]
+            done += len(results)
+            yield results
+            if progress is not None:
+                progress(done, total)
+            if cancel.is_set():
+                break
+    finally:
+        stop.set()
+        producer.join()
+
+
+def _get(ready: queue.Queue, stop: threading.Event, cancel: threading.Event):
+    while not cancel.is_set():
+        try:
+            return ready.get(timeout=0.1)
+        except queue.Empty:
+            continue
+    return None
+
+
+def score_all(items: Iterable[ImageItem], classifier: Classifier, **kwargs) -> list[Result]:
+    """Every result in one list (convenience for small sets and tests)."""
+    return [r for chunk in score(items, classifier, **kwargs) for r in chunk]

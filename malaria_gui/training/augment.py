@@ -1,0 +1,113 @@
+"""Augmentation in NumPy and OpenCV, at the 128 px storage size, before preprocessing.
+
+Cells have no orientation, so the eight flips/rotations of the square are free. The rest
+is for other labs: stain strength and hue differ between batches of Giemsa, cameras and
+white balance shift colours, focus varies, and other tools crop with a margin, so the cell
+can fill much less of the frame and sit on the smear's pale background instead of black.
+(Keras' augmentation layers ran about 20x slower than this on the training machine.)
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+LEVELS = ("none", "geometric", "full")
+
+
+def dihedral(image: np.ndarray, k: int) -> np.ndarray:
+    """One of the 8 symmetries of the square: k in 0..7."""
+    out = np.rot90(image, k % 4)
+    return out[:, ::-1] if k >= 4 else out
+
+
+def _background_mask(image: np.ndarray) -> np.ndarray:
+    # NIH crops are masked to pure black outside the cell.
+    return image.max(axis=2) < 12
+
+
+def frame(image: np.ndarray, scale: float, angle: float, shift: tuple[float, float], background) -> np.ndarray:
+    """Rotate by ``angle`` degrees, scale about the centre, shift, and fill the outside."""
+    size = image.shape[0]
+    matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+    matrix[:, 2] += np.asarray(shift) * size
+    out = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    if background is not None:
+        mask = _background_mask(out)
+        out[mask] = background[mask] if np.ndim(background) == 3 else background
+    return out
+
+
+def stain(image: np.ndarray, gains, offsets) -> np.ndarray:
+    """Scale each channel's optical density: paler or stronger, bluer or pinker Giemsa."""
+    od = -np.log((image.astype(np.float32) + 1.0) / 256.0)
+    od = od * np.asarray(gains, np.float32) + np.asarray(offsets, np.float32)
+    return np.clip(256.0 * np.exp(-od) - 1.0, 0, 255).astype(np.uint8)
+
+
+def hsv_shift(image: np.ndarray, hue: float, saturation: float, value: float) -> np.ndarray:
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + hue) % 180.0
+    hsv[..., 1] *= saturation
+    hsv[..., 2] *= value
+    return cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+
+
+def _smear_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A pale, slightly noisy plasma background like an unmasked crop's."""
+    base = rng.uniform([180, 160, 170], [245, 235, 240]).astype(np.float32)
+    noise = rng.normal(0, rng.uniform(1, 6), (size, size, 1)).astype(np.float32)
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def augment(image: np.ndarray, rng: np.random.Generator, level: str = "full") -> np.ndarray:
+    """One randomly augmented copy of a 128 px RGB ``uint8`` cell."""
+    if level == "none":
+        return image
+    out = dihedral(image, int(rng.integers(8)))
+    if level == "geometric":
+        return np.ascontiguousarray(out)
+    if level != "full":
+        raise ValueError(f"unknown augmentation level {level!r}; choose from {', '.join(LEVELS)}")
+
+    size = out.shape[0]
+    if rng.random() < 0.7:
+        scale = float(np.exp(rng.uniform(np.log(0.55), np.log(1.1))))
+        background = _smear_background(rng, size) if rng.random() < 0.35 else None
+        out = frame(out, scale, rng.uniform(0, 360), tuple(rng.uniform(-0.08, 0.08, 2)), background)
+    if rng.random() < 0.8:
+        out = stain(out, rng.uniform(0.65, 1.45, 3), rng.uniform(-0.08, 0.08, 3))
+    if rng.random() < 0.8:
+        out = hsv_shift(out, rng.uniform(-12, 12), rng.uniform(0.6, 1.4), rng.uniform(0.75, 1.25))
+    if rng.random() < 0.25:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.3))
+    if rng.random() < 0.25:
+        noise = rng.normal(0, rng.uniform(2, 8), out.shape)
+        out = np.clip(out + noise, 0, 255).astype(np.uint8)
+    if rng.random() < 0.05:
+        out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    return np.ascontiguousarray(out)
+
+
+# Fixed, stronger-than-training shifts for measuring robustness ("colour-shifted copy").
+SHIFTS = {
+    "hue +20": lambda im: hsv_shift(im, 20, 1.0, 1.0),
+    "hue -20": lambda im: hsv_shift(im, -20, 1.0, 1.0),
+    "pale stain": lambda im: stain(im, (0.55, 0.55, 0.55), (0, 0, 0)),
+    "dark stain": lambda im: stain(im, (1.6, 1.6, 1.6), (0, 0, 0)),
+    "blue cast": lambda im: stain(im, (1.3, 1.0, 0.75), (0.05, 0, -0.05)),
+    "desaturated": lambda im: hsv_shift(im, 0, 0.45, 1.0),
+    "framed 65% on pale background": lambda im: frame(
+        im, 0.65, 0, (0, 0), np.full_like(im, (225, 205, 215))
+    ),
+}
+
+
+def shifted_copy(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image under one of SHIFTS in turn; returns the images and each one's shift index."""
+    names = list(SHIFTS)
+    which = np.arange(len(images)) % len(names)
+    out = np.empty_like(images)
+    for i, image in enumerate(images):
+        out[i] = SHIFTS[names[which[i]]](image)
+    return out, which

@@ -1,0 +1,231 @@
+"""``malaria-gui train``: patient-grouped split, augmentation, early stopping, evaluation.
+
+Writes ``malaria_cnn.keras``, its card ``malaria_cnn.card.json``, ``training_history.png``
+and ``confusion_matrix.png`` into the output folder. Copy them into ``models/`` to ship.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from malaria_gui import __version__
+from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED
+from malaria_gui.engine.metrics import compute_metrics, format_metrics
+from malaria_gui.engine.preprocess import preprocess_batch
+from malaria_gui.training.augment import SHIFTS, augment, shifted_copy
+from malaria_gui.training.data import describe, load_pixels, read_table, split_by_patient
+
+MODEL_FILE = "malaria_cnn.keras"
+
+
+def _keras():
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    return keras
+
+
+def make_dataset(images, labels, *, batch_size, size, level, seed, workers):
+    """A shuffling, augmenting Keras PyDataset over 128 px cells (built lazily: Keras import)."""
+    keras = _keras()
+
+    class AugmentedCells(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=workers, use_multiprocessing=False)
+            self.epoch = 0
+            self.order = np.random.default_rng(seed).permutation(len(images))
+
+        def __len__(self):
+            return math.ceil(len(images) / batch_size)
+
+        def __getitem__(self, index):
+            ids = self.order[index * batch_size : (index + 1) * batch_size]
+            rng = np.random.default_rng((seed, self.epoch, index))
+            batch = preprocess_batch([augment(images[i], rng, level) for i in ids], size)
+            return batch, labels[ids].astype("float32")
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = np.random.default_rng((seed, self.epoch)).permutation(len(images))
+
+    return AugmentedCells()
+
+
+def predict_parasitized(model, images128: np.ndarray, size: int, batch_size: int = 512) -> np.ndarray:
+    """P(Parasitized) through the same wrapper the application uses."""
+    from malaria_gui.engine.model import Classifier
+
+    classifier = Classifier(model=model)
+    return np.concatenate(
+        [classifier.predict(preprocess_batch(list(images128[i : i + batch_size]), size))
+         for i in range(0, len(images128), batch_size)]
+    )
+
+
+def choose_threshold(truth_names, p_parasitized) -> float:
+    """Youden's J on validation patients: the cut-off that best balances both recalls."""
+    from sklearn.metrics import roc_curve
+
+    y = np.asarray([t == PARASITIZED for t in truth_names])
+    fpr, tpr, thresholds = roc_curve(y, p_parasitized)
+    best = int(np.argmax(tpr - fpr))
+    return float(np.clip(np.round(thresholds[best], 3), 0.05, 0.95))
+
+
+def evaluate(model, images128, labels, size, threshold) -> dict:
+    """Metrics on clean cells and on a colour- and framing-shifted copy of them."""
+    truth = [CLASS_NAMES[i] for i in labels]
+    p = predict_parasitized(model, images128, size)
+    clean = compute_metrics(truth, p, threshold)
+    shifted_images, which = shifted_copy(images128)
+    p_shift = predict_parasitized(model, shifted_images, size)
+    shifted = compute_metrics(truth, p_shift, threshold)
+    per_shift = {}
+    for k, name in enumerate(SHIFTS):
+        sel = which == k
+        m = compute_metrics([t for t, s in zip(truth, sel) if s], p_shift[sel], threshold)
+        per_shift[name] = {"accuracy": m.accuracy, "roc_auc": m.roc_auc, "n": m.n}
+    return {"clean": clean, "shifted": shifted, "per_shift": per_shift, "p_clean": p}
+
+
+def _round(d: dict) -> dict:
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def run_training(data_dir, *, arch="compact", epochs=30, out="runs/latest", batch_size=64, seed=1,
+                 augment_level="full", test_fraction=0.2, val_fraction=0.15, max_cells=None,
+                 patience=6, workers=None, log=print) -> dict:
+    keras = _keras()
+    from malaria_gui.training.architectures import build
+
+    started = time.time()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+
+    table = read_table(data_dir)
+    if max_cells is not None and max_cells < len(table):
+        table = table.subset(np.sort(np.random.default_rng(seed).choice(len(table), max_cells, replace=False)))
+    split = split_by_patient(table, test_fraction, val_fraction, seed)
+    log(f"{len(table)} cells from {len(set(table.patients))} patients; "
+        + ", ".join(f"{name} {describe(table, idx)['patients']} patients / {len(idx)} cells"
+                    for name, idx in (("train", split.train), ("validation", split.val), ("test", split.test))))
+
+    workers = workers or min(8, os.cpu_count() or 2)
+    images = load_pixels(table.paths, workers=workers)
+    log(f"decoded {len(images)} cells in {time.time() - started:.0f} s")
+
+    model = build(arch)
+    size = int(model.input_shape[1])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=0.05),
+        metrics=["accuracy"],
+    )
+    train_ds = make_dataset(images[split.train], table.labels[split.train], batch_size=batch_size,
+                            size=size, level=augment_level, seed=seed, workers=workers)
+    val_x = preprocess_batch(list(images[split.val]), size)
+    val_y = table.labels[split.val].astype("float32")
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=max(1, patience // 3), min_lr=1e-5),
+    ]
+    history = model.fit(train_ds, validation_data=(val_x, val_y), epochs=epochs, callbacks=callbacks,
+                        verbose=2 if sys.stdout.isatty() is False else 1)
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    best_epoch = int(np.argmin(hist["val_loss"])) + 1
+
+    val_truth = [CLASS_NAMES[i] for i in table.labels[split.val]]
+    threshold = choose_threshold(val_truth, predict_parasitized(model, images[split.val], size))
+    result = evaluate(model, images[split.test], table.labels[split.test], size, threshold)
+    clean, shifted = result["clean"], result["shifted"]
+    log(f"test patients, threshold {threshold:.3f}:\n" + format_metrics(clean))
+    log("colour/framing-shifted copy of the test patients:\n" + format_metrics(shifted))
+
+    model_path = out / MODEL_FILE
+    model.save(model_path)
+    from malaria_gui.engine.plots import draw_confusion, draw_history, save_figure
+
+    save_figure(out / "training_history.png", lambda f: draw_history(f.subplots(1, 2), hist), size=(10, 4))
+    save_figure(out / "confusion_matrix.png",
+                lambda f: draw_confusion(f.subplots(), clean, f"Test patients ({clean.n} cells), threshold {threshold:.2f}"))
+
+    card = make_card(model, arch, size, threshold, table, split, data_dir, augment_level, hist, best_epoch,
+                     batch_size, seed, result, time.time() - started)
+    from malaria_gui.resources import card_path_for
+
+    card_path_for(model_path).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    log(f"wrote {model_path} and its card, plots in {out} ({time.time() - started:.0f} s)")
+    return card
+
+
+def make_card(model, arch, size, threshold, table, split, data_dir, augment_level, hist, best_epoch,
+              batch_size, seed, result, seconds) -> dict:
+    keras = _keras()
+    sets = {name: idx for name, idx in (("train", split.train), ("validation", split.val), ("test", split.test))}
+    return {
+        "name": f"malaria-cnn-{arch}",
+        "version": datetime.now(timezone.utc).strftime("%Y.%m.%d"),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "architecture": {"name": arch, "parameters": int(model.count_params()), "input_size": [size, size, 3],
+                         "input": "RGB uint8 0-255, resized by malaria_gui.engine.preprocess; scaling inside the model"},
+        "class_order": list(CLASS_NAMES),
+        "output": "one sigmoid unit = P(Uninfected) (class index 1); the app reports P(Parasitized) = 1 - output",
+        "threshold": threshold,
+        "threshold_rule": "Youden's J on the validation patients; a cell is Parasitized when P(Parasitized) >= threshold",
+        "data": {
+            "source": "NIH/NLM malaria cell images (Rajaraman et al. 2018), 128 px copy",
+            "folder": Path(data_dir).name,
+            "cells": int(len(table)),
+            "patients": int(len(set(table.patients.tolist()))),
+            "split": "patient-grouped (scikit-learn StratifiedGroupKFold): no patient in two sets",
+            "sets": {name: describe(table, idx) for name, idx in sets.items()},
+            "test_patient_ids": sorted(set(table.patients[split.test].tolist())),
+            "validation_patient_ids": sorted(set(table.patients[split.val].tolist())),
+        },
+        "training": {
+            "augmentation": augment_level,
+            "epochs_run": len(hist["loss"]),
+            "best_epoch": best_epoch,
+            "batch_size": batch_size,
+            "optimizer": "Adam 1e-3, reduce on plateau, early stopping on validation loss",
+            "loss": "binary cross-entropy, label smoothing 0.05",
+            "seed": seed,
+            "seconds": round(seconds),
+            "history": {k: [round(v, 5) for v in vals] for k, vals in hist.items()},
+        },
+        "metrics": {
+            "test_patients": _round(result["clean"].as_dict()),
+            "test_patients_colour_shifted": _round(result["shifted"].as_dict()),
+            "per_shift": result["per_shift"],
+        },
+        "plots": {"history": "training_history.png", "confusion_matrix": "confusion_matrix.png"},
+        "software": {
+            "malaria_gui": __version__,
+            "keras": keras.__version__,
+            "backend": keras.backend.backend(),
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def train_from_args(args) -> int:
+    try:
+        run_training(args.data_dir, arch=args.arch, epochs=args.epochs, out=args.out, batch_size=args.batch_size,
+                     seed=args.seed, augment_level=args.augment, test_fraction=args.test_patients,
+                     val_fraction=args.val_patients, max_cells=args.max_cells, patience=args.patience)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"malaria-gui train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
