@@ -2,7 +2,7 @@
 
 Exit codes of ``classify``: 0 every file scored, 1 some files could not be read (their rows
 are still written, with the reason), 2 usage errors (bad arguments, missing model, no
-images), 130 interrupted (no CSV is written, a previous one is left as it was).
+images, a CSV that cannot be written), 130 interrupted (no CSV is written, a previous one is left as it was).
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-patients", type=float, default=0.15, help="fraction of patients for validation")
     t.add_argument("--max-cells", type=int, default=None, help="use at most this many cells (quick runs)")
     t.add_argument("--patience", type=_positive_int, default=6, help="early-stopping patience in epochs")
+    t.add_argument("--max-minutes", type=float, default=None, help="stop training after this long (best epoch kept)")
     return parser
 
 
@@ -109,7 +110,47 @@ def open_window(args: argparse.Namespace) -> int:
         print(f"the desktop window is not available here ({exc}); use 'malaria-gui classify'", file=sys.stderr)
         build_parser().print_help()
         return EXIT_USAGE
+    import os
+
+    if os.environ.get(STARTUP_PROBE_ENV):
+        _install_startup_probe(float(os.environ[STARTUP_PROBE_ENV]))
     return run([str(p) for p in args.paths], model=args.model)
+
+
+STARTUP_PROBE_ENV = "MALARIA_GUI_STARTUP_PROBE"
+
+
+def _install_startup_probe(timeout_s: float) -> None:
+    """For bench/startup.py: print when the window is first exposed and when scoring ends, then quit.
+
+    Lines are ``window-shown <epoch s>`` and ``first-result <epoch s>`` (the bench passes one
+    image, so the end of scoring is its first result); ``probe-timeout`` if neither comes.
+    """
+    import time
+
+    from PySide6.QtCore import QEvent, QObject, QTimer
+    from PySide6.QtWidgets import QMainWindow
+
+    from malaria_gui.gui.app import make_app
+
+    app = make_app()  # run() re-uses it
+
+    def say(what: str) -> None:
+        print(f"{what} {time.time():.4f}", flush=True)
+
+    class Probe(QObject):
+        shown = False
+
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
+            if not self.shown and event.type() == QEvent.Type.Show and isinstance(obj, QMainWindow):
+                self.shown = True
+                QTimer.singleShot(0, lambda: say("window-shown"))  # once the event loop runs and paints
+                obj.scoring_finished.connect(lambda: (say("first-result"), app.quit()))
+            return False
+
+    app._startup_probe = Probe(app)  # kept alive as long as the app
+    app.installEventFilter(app._startup_probe)
+    QTimer.singleShot(int(timeout_s * 1000), lambda: (print("probe-timeout", flush=True), app.quit()))
 
 
 def classify(args: argparse.Namespace) -> int:
@@ -126,6 +167,9 @@ def classify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.csv is not None and not args.csv.parent.resolve().is_dir():
         print(f"malaria-gui classify: error: folder for --csv does not exist: {args.csv.parent}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.csv is not None and args.csv.is_dir():
+        print(f"malaria-gui classify: error: --csv names a folder, not a file: {args.csv}", file=sys.stderr)
         return EXIT_USAGE
     items = find_images(args.paths)
     if not items:
@@ -154,14 +198,17 @@ def classify(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     bar.close()
 
-    if args.csv is not None:
-        write_csv(args.csv, results, threshold)
     print(summary_text(results, threshold, classifier.name))
     metrics = metrics_for_results(results, threshold)
     if metrics is not None:
         print()
         print(format_metrics(metrics))
     if args.csv is not None:
+        try:
+            write_csv(args.csv, results, threshold)
+        except OSError as exc:  # read-only folder, disk full, file locked by a spreadsheet...
+            print(f"malaria-gui classify: error: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_USAGE
         print(f"\nwrote {len(results)} rows to {args.csv}")
     return EXIT_SOME_FAILED if any(not r.ok for r in results) else EXIT_OK
 

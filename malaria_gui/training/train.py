@@ -61,6 +61,20 @@ def make_dataset(images, labels, *, batch_size, size, level, seed, workers):
     return AugmentedCells()
 
 
+def time_limit(seconds: float):
+    """Stop after the epoch that passes ``seconds`` (early stopping still restores the best)."""
+    keras = _keras()
+    start = time.monotonic()
+
+    class TimeLimit(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() - start > seconds:
+                print(f"time limit reached after epoch {epoch + 1}")
+                self.model.stop_training = True
+
+    return TimeLimit()
+
+
 def predict_parasitized(model, images128: np.ndarray, size: int, batch_size: int = 512) -> np.ndarray:
     """P(Parasitized) through the same wrapper the application uses."""
     from malaria_gui.engine.model import Classifier
@@ -104,7 +118,7 @@ def _round(d: dict) -> dict:
 
 def run_training(data_dir, *, arch="compact", epochs=30, out="runs/latest", batch_size=64, seed=1,
                  augment_level="full", test_fraction=0.2, val_fraction=0.15, max_cells=None,
-                 patience=6, workers=None, log=print) -> dict:
+                 patience=6, max_minutes=None, workers=None, log=print) -> dict:
     keras = _keras()
     from malaria_gui.training.architectures import build
 
@@ -140,8 +154,10 @@ def run_training(data_dir, *, arch="compact", epochs=30, out="runs/latest", batc
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=max(1, patience // 3), min_lr=1e-5),
     ]
+    if max_minutes:
+        callbacks.append(time_limit(60 * max_minutes))
     history = model.fit(train_ds, validation_data=(val_x, val_y), epochs=epochs, callbacks=callbacks,
-                        verbose=2 if sys.stdout.isatty() is False else 1)
+                        verbose=1 if sys.stdout.isatty() else 2)
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     best_epoch = int(np.argmin(hist["val_loss"])) + 1
 
@@ -153,7 +169,10 @@ def run_training(data_dir, *, arch="compact", epochs=30, out="runs/latest", batc
     log("colour/framing-shifted copy of the test patients:\n" + format_metrics(shifted))
 
     model_path = out / MODEL_FILE
-    model.save(model_path)
+    # A fresh, uncompiled copy: the file then holds no optimizer state (a third the size).
+    shipped = build(arch)
+    shipped.set_weights(model.get_weights())
+    shipped.save(model_path)
     from malaria_gui.engine.plots import draw_confusion, draw_history, save_figure
 
     save_figure(out / "training_history.png", lambda f: draw_history(f.subplots(1, 2), hist), size=(10, 4))
@@ -224,7 +243,8 @@ def train_from_args(args) -> int:
     try:
         run_training(args.data_dir, arch=args.arch, epochs=args.epochs, out=args.out, batch_size=args.batch_size,
                      seed=args.seed, augment_level=args.augment, test_fraction=args.test_patients,
-                     val_fraction=args.val_patients, max_cells=args.max_cells, patience=args.patience)
+                     val_fraction=args.val_patients, max_cells=args.max_cells, patience=args.patience,
+                     max_minutes=args.max_minutes)
     except (ValueError, FileNotFoundError) as exc:
         print(f"malaria-gui train: error: {exc}", file=sys.stderr)
         return 2
