@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_positive_int, default=30)
     t.add_argument("--out", type=Path, default=Path("runs/latest"), metavar="DIR")
     t.add_argument("--batch-size", type=_positive_int, default=64)
-    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--seed", type=int, default=1, help="random seed of weights, shuffling and augmentation")
+    t.add_argument("--split-seed", type=int, default=1, help="random seed of the patient split (keep it to compare runs)")
     t.add_argument("--augment", default="full", choices=("none", "geometric", "full"),
                    help="geometric: flips and rotations; full: also stain, colour, blur, scale and background")
     t.add_argument("--test-patients", type=float, default=0.2, help="fraction of patients held out for test")

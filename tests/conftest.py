@@ -10,32 +10,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pathlib import Path  # noqa: E402
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("MALARIA_DATA_DIR", REPO.parent / "shared" / "data" / "nih_malaria_cells_128"))
-
-
-def synthetic_cell(rng: np.random.Generator, parasitized: bool, size: int = 128) -> np.ndarray:
-    """A pink disc on black, with purple dots when parasitized: enough to exercise the code."""
-    image = np.zeros((size, size, 3), np.uint8)
-    centre = (size // 2 + int(rng.integers(-5, 6)), size // 2 + int(rng.integers(-5, 6)))
-    cv2.circle(image, centre, int(size * 0.4), (int(rng.integers(190, 230)), 150, 160), -1)
-    if parasitized:
-        for _ in range(int(rng.integers(1, 4))):
-            dot = (centre[0] + int(rng.integers(-20, 21)), centre[1] + int(rng.integers(-20, 21)))
-            cv2.circle(image, dot, int(rng.integers(3, 7)), (110, 30, 140), -1)
-    return image
-
-
-def write_rgb(path: Path, rgb: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(path.suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    assert ok
-    path.write_bytes(buf.tobytes())
-    return path
+from cells import DATA_DIR, REPO, synthetic_cell, write_rgb  # noqa: E402,F401
 
 
 @pytest.fixture
@@ -65,3 +43,30 @@ def tiny_model_path(tmp_path_factory) -> Path:
     model.save(path)
     (folder / "tiny.card.json").write_text(json.dumps({"name": "tiny-test-model", "version": "0", "threshold": 0.5}))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_model_path):
+    """The tiny model loaded once per session through the engine (Keras loading is slow)."""
+    from malaria_gui.engine.model import load_classifier
+
+    return load_classifier(tiny_model_path)
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--skip-frozen",
+        action="store_true",
+        default=os.environ.get("MALARIA_SKIP_FROZEN", "") not in ("", "0"),
+        help="skip the tests that build and run the PyInstaller bundle (minutes); also MALARIA_SKIP_FROZEN=1",
+    )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """The frozen-build tests run by default (CI); a developer can opt out of the slow build."""
+    if not config.getoption("--skip-frozen"):
+        return
+    skip = pytest.mark.skip(reason="--skip-frozen / MALARIA_SKIP_FROZEN=1")
+    for item in items:
+        if "frozen" in item.keywords:
+            item.add_marker(skip)

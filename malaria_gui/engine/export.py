@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,9 @@ from malaria_gui.engine.scorer import Result
 CSV_COLUMNS = ("path", "prediction", "p_parasitized", "error")
 TRUTH_COLUMN = "truth"
 
+_UMASK = os.umask(0o022)  # reading the umask means setting it: done once, at import
+os.umask(_UMASK)
+
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` with ``data`` in one step: readers see the old file or the new one.
@@ -21,9 +25,16 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     The temporary file sits in the same folder so the final rename never crosses devices.
     """
     path = Path(path)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)  # replacing a file keeps its permissions
+    except OSError:
+        mode = 0o666 & ~_UMASK  # a new file gets what open() would have given it
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as fh:
+            # mkstemp makes the file private (0600); a CSV in a shared folder must stay readable.
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

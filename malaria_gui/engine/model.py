@@ -59,11 +59,17 @@ def read_card(model_path: str | os.PathLike[str]) -> dict:
     """The model card beside a model file, or an empty dict when there is none."""
     path = card_path_for(model_path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        card = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
         raise ModelError(f"model card {path} is unreadable: {exc}") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"model card {path} is not a JSON object")
+    threshold = card.get("threshold", DEFAULT_THRESHOLD)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise ModelError(f"model card {path} has an invalid threshold: {threshold!r}")
+    return card
 
 
 def load_classifier(path: str | os.PathLike[str] | None = None) -> Classifier:
@@ -81,6 +87,10 @@ def load_classifier(path: str | os.PathLike[str] | None = None) -> Classifier:
     except Exception as exc:  # Keras raises many types for a bad file; the user needs one message
         raise ModelError(f"cannot load model {path.name}: {exc}") from None
     shape = getattr(model, "input_shape", None)
-    if not shape or len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+    if not shape or len(shape) != 4 or not isinstance(shape[1], int) or shape[1] != shape[2] or shape[3] != 3:
         raise ModelError(f"{path.name} is not a cell classifier (input shape {shape})")
+    out_shape = getattr(model, "output_shape", None)
+    if not out_shape or len(out_shape) != 2 or out_shape[1] != 1:
+        # One sigmoid unit, P(Uninfected); anything else would be misread as a probability.
+        raise ModelError(f"{path.name} is not a cell classifier (output shape {out_shape}, expected one unit)")
     return Classifier(model=model, card=card, path=path)

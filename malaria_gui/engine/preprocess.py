@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+STORE_SIZE = 128  # training keeps every cell at this size (the NIH crop size) before resizing
+
 
 def preprocess(image: np.ndarray, size: int) -> np.ndarray:
     """Resize an RGB ``uint8`` cell image to ``size`` x ``size`` (area when shrinking).
@@ -33,3 +35,13 @@ def preprocess_batch(images: list[np.ndarray], size: int) -> np.ndarray:
     for i, image in enumerate(images):
         batch[i] = preprocess(image, size)
     return batch
+
+
+def prepare(image: np.ndarray, size: int) -> np.ndarray:
+    """What the network sees for one decoded file, made exactly as training makes it.
+
+    Training stores every cell at :data:`STORE_SIZE` (``data.load_pixels``) and resizes that
+    to the network's input (``preprocess_batch``); going through the same two steps here keeps
+    a file of any size byte-identical between training and inference.
+    """
+    return preprocess(preprocess(image, STORE_SIZE), size)

@@ -21,7 +21,7 @@ from malaria_gui.engine.decoding import ImageError, decode
 from malaria_gui.engine.discovery import ImageItem
 from malaria_gui.engine.labels import PARASITIZED, UNINFECTED
 from malaria_gui.engine.model import Classifier
-from malaria_gui.engine.preprocess import preprocess
+from malaria_gui.engine.preprocess import prepare
 
 ProgressCallback = Callable[[int, int | None], None]
 
@@ -46,8 +46,8 @@ class Result:
 
 
 def load_for_model(path: Path, size: int) -> np.ndarray:
-    """Decode and preprocess one file; raises ImageError with a user-facing reason."""
-    return preprocess(decode(path), size)
+    """Decode and preprocess one file as training does; raises ImageError with a user-facing reason."""
+    return prepare(decode(path), size)
 
 
 def _load_safely(path: Path, size: int) -> np.ndarray | str:

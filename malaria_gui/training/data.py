@@ -21,10 +21,9 @@ from sklearn.model_selection import StratifiedGroupKFold
 from malaria_gui.engine.decoding import decode
 from malaria_gui.engine.discovery import find_images
 from malaria_gui.engine.labels import class_index, label_for_folder
-from malaria_gui.engine.preprocess import preprocess
+from malaria_gui.engine.preprocess import STORE_SIZE, preprocess
 
 MANIFEST = "manifest.csv"
-STORE_SIZE = 128  # cells are kept at the NIH crop size; augmentation works at this size
 
 _INFECTED_DONOR = re.compile(r"^C\d+[A-Za-z]?P(\d+)")
 _SLIDE = re.compile(r"^(C\d+N?)", re.IGNORECASE)

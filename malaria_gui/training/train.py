@@ -116,7 +116,7 @@ def _round(d: dict) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
 
 
-def run_training(data_dir, *, arch="compact", epochs=30, out="runs/latest", batch_size=64, seed=1,
+def run_training(data_dir, *, arch="compact", epochs=30, out="runs/latest", batch_size=64, seed=1, split_seed=1,
                  augment_level="full", test_fraction=0.2, val_fraction=0.15, max_cells=None,
                  patience=6, max_minutes=None, workers=None, log=print) -> dict:
     keras = _keras()
@@ -130,7 +130,7 @@ def run_training(data_dir, *, arch="compact", epochs=30, out="runs/latest", batc
     table = read_table(data_dir)
     if max_cells is not None and max_cells < len(table):
         table = table.subset(np.sort(np.random.default_rng(seed).choice(len(table), max_cells, replace=False)))
-    split = split_by_patient(table, test_fraction, val_fraction, seed)
+    split = split_by_patient(table, test_fraction, val_fraction, split_seed)
     log(f"{len(table)} cells from {len(set(table.patients))} patients; "
         + ", ".join(f"{name} {describe(table, idx)['patients']} patients / {len(idx)} cells"
                     for name, idx in (("train", split.train), ("validation", split.val), ("test", split.test))))
@@ -220,6 +220,7 @@ def make_card(model, arch, size, threshold, table, split, data_dir, augment_leve
             "optimizer": "Adam 1e-3, reduce on plateau, early stopping on validation loss",
             "loss": "binary cross-entropy, label smoothing 0.05",
             "seed": seed,
+            "split_seed": split_seed,
             "seconds": round(seconds),
             "history": {k: [round(v, 5) for v in vals] for k, vals in hist.items()},
         },
@@ -242,7 +243,7 @@ def make_card(model, arch, size, threshold, table, split, data_dir, augment_leve
 def train_from_args(args) -> int:
     try:
         run_training(args.data_dir, arch=args.arch, epochs=args.epochs, out=args.out, batch_size=args.batch_size,
-                     seed=args.seed, augment_level=args.augment, test_fraction=args.test_patients,
+                     seed=args.seed, split_seed=args.split_seed, augment_level=args.augment, test_fraction=args.test_patients,
                      val_fraction=args.val_patients, max_cells=args.max_cells, patience=args.patience,
                      max_minutes=args.max_minutes)
     except (ValueError, FileNotFoundError) as exc:

@@ -1,0 +1,62 @@
+"""The ``seed`` network must stay exactly the original notebook's, layer by layer."""
+
+from __future__ import annotations
+
+import pytest
+
+SEED_TABLE = [
+    # (layer type, output shape without the batch axis, parameters) at 224 x 224
+    ("Rescaling", (224, 224, 3), 0),
+    ("Conv2D", (222, 222, 32), 896),
+    ("MaxPooling2D", (111, 111, 32), 0),
+    ("Conv2D", (109, 109, 64), 18_496),
+    ("MaxPooling2D", (54, 54, 64), 0),
+    ("Conv2D", (52, 52, 128), 73_856),
+    ("MaxPooling2D", (26, 26, 128), 0),
+    ("Flatten", (86_528,), 0),
+    ("Dense", (128,), 11_075_712),
+    ("Dropout", (128,), 0),
+    ("Dense", (1,), 129),
+]
+
+
+@pytest.fixture(scope="module")
+def seed_model():
+    from malaria_gui.training.architectures import seed
+
+    return seed(224)
+
+
+def test_seed_layer_table(seed_model):
+    layers = [layer for layer in seed_model.layers if type(layer).__name__ != "InputLayer"]
+    table = [(type(layer).__name__, tuple(layer.output.shape[1:]), layer.count_params()) for layer in layers]
+    assert table == SEED_TABLE
+    assert seed_model.count_params() == 11_169_089
+
+
+def test_seed_layer_settings(seed_model):
+    convs = [layer for layer in seed_model.layers if type(layer).__name__ == "Conv2D"]
+    assert [c.kernel_size for c in convs] == [(3, 3)] * 3
+    assert {c.get_config()["activation"] for c in convs} == {"relu"}
+    assert {c.get_config()["padding"] for c in convs} == {"valid"}
+    dense_hidden, dropout, dense_out = seed_model.layers[-3:]
+    assert dense_hidden.get_config()["activation"] == "relu"
+    assert dropout.rate == 0.5
+    assert dense_out.get_config()["activation"] == "sigmoid"
+    assert seed_model.layers[1].scale == pytest.approx(1 / 255)
+
+
+def test_compact_takes_uint8_range_and_outputs_one_probability():
+    from malaria_gui.training.architectures import build
+
+    model = build("compact")
+    assert tuple(model.input_shape) == (None, 64, 64, 3)
+    assert tuple(model.output_shape) == (None, 1)
+    assert type(model.layers[1]).__name__ == "Rescaling"
+
+
+def test_unknown_architecture_is_a_clear_error():
+    from malaria_gui.training.architectures import build
+
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build("resnet9000")
