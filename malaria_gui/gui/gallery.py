@@ -1,0 +1,26 @@
+"""The gallery: the same filtered, sorted rows as the table, shown as captioned tiles."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QAbstractItemView, QListView
+
+from malaria_gui.gui.delegates import GalleryTileDelegate
+from malaria_gui.gui.results_model import COL_IMAGE
+
+
+class GalleryView(QListView):
+    """A QListView in icon mode; uniform tile sizes keep layout cheap with 20,000 items."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(500)
+        self.setSpacing(2)
+        self.setGridSize(GalleryTileDelegate.TILE)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setItemDelegate(GalleryTileDelegate(self))
+        self.setModelColumn(COL_IMAGE)

@@ -1,0 +1,97 @@
+"""The confusion matrix (a matplotlib canvas) and the metrics beside it, for labelled input.
+
+Matplotlib is imported only when the first labelled result arrives (the worker warms the
+import in the background), so it never delays the window's first appearance.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from malaria_gui.engine.labels import CLASS_NAMES
+from malaria_gui.engine.metrics import Metrics
+
+METRIC_NAMES = (("accuracy", "Accuracy"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
+                ("precision", "Precision"), ("f1", "F1"), ("roc_auc", "ROC AUC"))
+
+
+def format_value(name: str, value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" if name == "roc_auc" else f"{100 * value:.1f}%"
+
+
+class MatrixPanel(QWidget):
+    """Shows a Metrics; a click on a matrix cell emits (true class, predicted class)."""
+
+    cell_clicked = Signal(str, str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._canvas = None
+        self._axes = None
+        self.metrics: Metrics | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._canvas_box = QVBoxLayout()
+        layout.addLayout(self._canvas_box, 3)
+        form = QFormLayout()
+        self.value_labels: dict[str, QLabel] = {}
+        for key, title in METRIC_NAMES:
+            label = QLabel("n/a")
+            label.setObjectName(f"metric_{key}")
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.value_labels[key] = label
+            form.addRow(title + ":", label)
+        self._hint = QLabel("Click a cell to list\nthose images.")
+        self._hint.setStyleSheet("color: #7f8c8d;")
+        form.addRow(self._hint)
+        layout.addLayout(form, 2)
+
+    def prepare(self) -> None:
+        """Create the canvas ahead of need (the first one costs a few hundred ms)."""
+        self._ensure_canvas()
+
+    def _ensure_canvas(self) -> None:
+        if self._canvas is not None:
+            return
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        # Fixed margins: a "tight" layout re-measures every text on each draw, which is
+        # most of the cost of a redraw while results stream in.
+        figure = Figure(figsize=(3.4, 3.0), dpi=90)
+        figure.subplots_adjust(left=0.30, right=0.97, top=0.90, bottom=0.22)
+        self._axes = figure.add_subplot()
+        self._canvas = FigureCanvasQTAgg(figure)
+        self._canvas.setMinimumSize(240, 210)
+        self._canvas.mpl_connect("button_press_event", self._on_click)
+        self._canvas_box.addWidget(self._canvas)
+
+    def update_metrics(self, metrics: Metrics | None) -> None:
+        self.metrics = metrics
+        if metrics is None:
+            for label in self.value_labels.values():
+                label.setText("n/a")
+            return
+        for key, _ in METRIC_NAMES:
+            self.value_labels[key].setText(format_value(key, getattr(metrics, key)))
+        self._ensure_canvas()
+        from malaria_gui.engine.plots import draw_confusion
+
+        draw_confusion(self._axes, metrics, title=f"t = {metrics.threshold:.2f}, {metrics.n} cells")
+        self._axes.title.set_fontsize(9)
+        self._canvas.draw_idle()
+
+    def _on_click(self, event) -> None:
+        if event.inaxes is not self._axes or event.xdata is None or event.ydata is None:
+            return
+        col, row = int(round(event.xdata)), int(round(event.ydata))
+        if 0 <= row < 2 and 0 <= col < 2:
+            self.cell_clicked.emit(CLASS_NAMES[row], CLASS_NAMES[col])
+
+    def cell_centre(self, truth: str, predicted: str) -> tuple[float, float]:
+        """Display (pixel) coordinates of a cell's centre, for tests and accessibility."""
+        x, y = self._axes.transData.transform((CLASS_NAMES.index(predicted), CLASS_NAMES.index(truth)))
+        return float(x), float(y)

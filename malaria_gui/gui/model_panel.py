@@ -1,0 +1,104 @@
+"""The model card dialog: what the model is, what it was trained on, how well it did."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QScrollArea, QTextBrowser, QVBoxLayout, QWidget
+
+from malaria_gui import __version__
+from malaria_gui.resources import card_path_for
+
+
+def _pct(value) -> str:
+    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else html.escape(str(value))
+
+
+def card_html(info: dict | None) -> str:
+    """The card as readable HTML; tolerant of missing keys (an older or hand-made card)."""
+    if not info:
+        return "<p>No model is loaded.</p>"
+    card = info.get("card") or {}
+    e = html.escape
+    parts = [f"<h2>{e(str(info.get('name', 'model')))} <small>version {e(str(info.get('version', '?')))}</small></h2>",
+             f"<p><b>File:</b> {e(str(info.get('path', '')))}<br><b>Decision threshold:</b> "
+             f"{float(info.get('threshold', 0.5)):.3f} (Parasitized when P(Parasitized) &ge; threshold)</p>"]
+    if not card:
+        parts.append("<p><i>This model has no card (NAME.card.json beside it): nothing is known about "
+                     "its training or accuracy.</i></p>")
+        return "".join(parts)
+    arch = card.get("architecture")
+    if isinstance(arch, dict):
+        parts.append("<h3>Architecture</h3><p>" + "<br>".join(
+            f"<b>{e(str(k))}:</b> {e(str(v))}" for k, v in arch.items()) + "</p>")
+    data = card.get("data")
+    if isinstance(data, dict):
+        rows = [f"<b>{e(str(k))}:</b> {e(str(v))}" for k, v in data.items()
+                if k not in ("sets", "test_patient_ids", "validation_patient_ids")]
+        sets = data.get("sets")
+        if isinstance(sets, dict):
+            rows += [f"<b>{e(str(k))} set:</b> {e(json.dumps(v) if not isinstance(v, str) else v)}"
+                     for k, v in sets.items()]
+        parts.append("<h3>Training data and split</h3><p>" + "<br>".join(rows) + "</p>")
+    metrics = card.get("metrics")
+    if isinstance(metrics, dict):
+        parts.append("<h3>Metrics</h3>")
+        for name, values in metrics.items():
+            if isinstance(values, dict) and any(k in values for k in ("accuracy", "sensitivity")):
+                cells = "".join(f"<tr><td>{e(k)}</td><td>{_pct(values[k]) if k != 'roc_auc' else e(str(values[k]))}"
+                                f"</td></tr>" for k in ("accuracy", "sensitivity", "specificity", "precision",
+                                                         "f1", "roc_auc", "n", "threshold") if k in values)
+                parts.append(f"<p><b>{e(name.replace('_', ' '))}</b></p><table cellpadding=2>{cells}</table>")
+    training = card.get("training")
+    if isinstance(training, dict):
+        parts.append("<h3>Training</h3><p>" + "<br>".join(
+            f"<b>{e(str(k))}:</b> {e(str(v))}" for k, v in training.items() if k != "history") + "</p>")
+    return "".join(parts)
+
+
+def plot_paths(info: dict | None) -> list[Path]:
+    """The card's PNG plots that exist beside the model (none, some or all may be missing)."""
+    if not info or not info.get("path"):
+        return []
+    plots = (info.get("card") or {}).get("plots") or {}
+    names = plots.values() if isinstance(plots, dict) else plots if isinstance(plots, list) else []
+    folder = card_path_for(info["path"]).parent
+    return [folder / str(n) for n in names if (folder / str(n)).is_file()]
+
+
+class ModelCardDialog(QDialog):
+    def __init__(self, info: dict | None, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Model card - malaria-gui {__version__}")
+        self.resize(760, 640)
+        layout = QVBoxLayout(self)
+        text = QTextBrowser()
+        text.setObjectName("card_text")
+        text.setHtml(card_html(info))
+        layout.addWidget(text, 2)
+        self.plot_labels: list[QLabel] = []
+        paths = plot_paths(info)
+        if paths:
+            box = QWidget()
+            box_layout = QVBoxLayout(box)
+            for path in paths:
+                label = QLabel()
+                pixmap = QPixmap(str(path))
+                if pixmap.isNull():
+                    label.setText(f"(cannot show {path.name})")
+                else:
+                    label.setPixmap(pixmap.scaledToWidth(min(700, pixmap.width()),
+                                                         Qt.TransformationMode.SmoothTransformation))
+                self.plot_labels.append(label)
+                box_layout.addWidget(label)
+            scroll = QScrollArea()
+            scroll.setWidget(box)
+            scroll.setWidgetResizable(True)
+            layout.addWidget(scroll, 3)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
