@@ -18,6 +18,16 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The one-folder executable dist/malaria-gui/ (docs/packaging.md): bundles whatever models/ holds.
+PACKAGE_STAMP := $(VENV)/.installed-package
+$(PACKAGE_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[package]"
+	touch $(PACKAGE_STAMP)
+
+package: $(PACKAGE_STAMP)
+	$(BIN)/python -m PyInstaller --noconfirm --log-level WARN build.spec
+	@du -sh dist/malaria-gui
+
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from malaria_gui.engine.metrics import format_metrics
 from malaria_gui.engine.model import load_classifier
+from malaria_gui.engine.plots import draw_confusion, save_figure
 from malaria_gui.resources import card_path_for
 from malaria_gui.training.data import load_pixels, read_table
 from malaria_gui.training.train import _round, evaluate
@@ -52,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         metrics["test_patients_colour_shifted"] = _round(result["shifted"].as_dict())
         metrics["per_shift"] = result["per_shift"]
         path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        print(f"updated {path}")
+        clean = result["clean"]
+        plot = path.parent / card.get("plots", {}).get("confusion_matrix", "confusion_matrix.png")
+        save_figure(plot, lambda f: draw_confusion(
+            f.subplots(), clean, f"Test patients ({clean.n} cells), threshold {clean.threshold:.2f}"))
+        print(f"updated {path} and {plot.name}")
     return 0
 
 
