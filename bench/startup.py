@@ -35,7 +35,7 @@ def dir_size(folder: Path) -> int:
 def make_inputs(work: Path, model: Path | None) -> tuple[Path, Path]:
     import numpy as np
 
-    from conftest import synthetic_cell, write_rgb
+    from cells import synthetic_cell, write_rgb
 
     image = write_rgb(work / "cell.png", synthetic_cell(np.random.default_rng(0), True))
     if model is None:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, roc_auc_score
 
 from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED, UNINFECTED
 
@@ -54,6 +53,10 @@ def _ratio(num: int, den: int) -> float | None:
 
 def compute_metrics(truth: Sequence[str], p_parasitized: Sequence[float], threshold: float = 0.5) -> Metrics:
     """Metrics of the scored, labelled files; ``truth`` holds class names from labels.py."""
+    # scikit-learn takes two seconds to import: only when metrics are first needed, so the
+    # window can appear at once (the GUI's worker imports it in the background).
+    from sklearn.metrics import confusion_matrix, roc_auc_score
+
     y_true = np.asarray([t == PARASITIZED for t in truth], dtype=bool)
     p = np.asarray(p_parasitized, dtype=np.float64)
     if len(y_true) != len(p):
