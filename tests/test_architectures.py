@@ -60,3 +60,25 @@ def test_unknown_architecture_is_a_clear_error():
 
     with pytest.raises(ValueError, match="unknown architecture"):
         build("resnet9000")
+
+
+def test_folding_batch_norm_keeps_the_predictions_and_drops_the_layers():
+    """The shipped form of a trained network must score cells exactly as the trained one."""
+    import keras
+    import numpy as np
+
+    from malaria_gui.training.architectures import compact, fold_batch_norm
+
+    keras.utils.set_random_seed(3)
+    model = compact(input_size=32, width=4)
+    # Give batch norm non-trivial statistics, as training would.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            rng = np.random.default_rng(len(gamma))
+            layer.set_weights([rng.uniform(0.5, 2, gamma.shape), rng.normal(0, 0.5, beta.shape),
+                               rng.normal(0, 3, mean.shape), rng.uniform(0.5, 4, var.shape)])
+    folded = fold_batch_norm(model)
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3)).astype(np.uint8)
+    np.testing.assert_allclose(folded.predict_on_batch(images), model.predict_on_batch(images), atol=1e-5)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)

@@ -1,10 +1,10 @@
-"""Painting that a plain item view cannot do: the confidence bar and the gallery tile."""
+"""Painting that a plain item view cannot do: the confidence bar, the thumbnail, the gallery tile."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QRect, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen
+from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from malaria_gui.engine.labels import PARASITIZED
 from malaria_gui.gui.results_model import (
@@ -85,3 +85,26 @@ class GalleryTileDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option, index) -> QSize:
         return self.TILE
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    """The table's image column: the thumbnail scaled to fit the row, never clipped."""
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        style_option = QStyleOptionViewItem(option)
+        self.initStyleOption(style_option, index)
+        style_option.icon = QIcon()
+        style_option.features &= ~QStyleOptionViewItem.ViewItemFeature.HasDecoration
+        widget = option.widget
+        (widget.style() if widget else QApplication.style()).drawControl(
+            QStyle.ControlElement.CE_ItemViewItem, style_option, painter, widget)
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        if pixmap is None or pixmap.isNull():
+            return
+        side = max(1, min(option.rect.width(), option.rect.height()) - 4)
+        target = QRect(0, 0, side, side)
+        target.moveCenter(option.rect.center())
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawPixmap(target, pixmap)
+        painter.restore()

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from malaria_gui import __version__
 from malaria_gui.engine.discovery import IMAGE_EXTENSIONS
-from malaria_gui.gui.delegates import ConfidenceBarDelegate
+from malaria_gui.gui.delegates import ConfidenceBarDelegate, ThumbnailDelegate
 from malaria_gui.gui.gallery import GalleryView
 from malaria_gui.gui.matrix_view import MatrixPanel
 from malaria_gui.gui.preview import PreviewPanel
@@ -176,6 +176,8 @@ class MainWindow(QMainWindow):
         hh.setStretchLastSection(True)
         self.bar_delegate = ConfidenceBarDelegate(lambda: self.results.threshold, self.table)
         self.table.setItemDelegateForColumn(COL_CONFIDENCE, self.bar_delegate)
+        self.thumb_delegate = ThumbnailDelegate(self.table)
+        self.table.setItemDelegateForColumn(COL_IMAGE, self.thumb_delegate)
         self.gallery = GalleryView()
         self.gallery.setModel(self.proxy)
         self.views.addTab(self.table, "Table")
@@ -259,6 +261,17 @@ class MainWindow(QMainWindow):
         gallery_action.setShortcut(QKeySequence("Ctrl+G"))
         gallery_action.toggled.connect(self.view_toggle.setChecked)
         self.view_toggle.toggled.connect(gallery_action.setChecked)
+        # The common actions as visible buttons too: not every technician explores menus.
+        toolbar = self.addToolBar("Actions")
+        toolbar.setObjectName("actions")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in (self.open_files_action, self.open_folder_action, None,
+                       self.export_csv_action, self.export_report_action, None, self.clear_action):
+            if action is None:
+                toolbar.addSeparator()
+            else:
+                toolbar.addAction(action)
         help_menu = menu.addMenu("&Help")
         self.model_card_action = self._action(help_menu, "&Model card...", self.show_model_card)
         self._action(help_menu, "&About", self.show_about)

@@ -62,7 +62,7 @@ class MatrixPanel(QWidget):
         # Fixed margins: a "tight" layout re-measures every text on each draw, which is
         # most of the cost of a redraw while results stream in.
         figure = Figure(figsize=(3.4, 3.0), dpi=90)
-        figure.subplots_adjust(left=0.30, right=0.97, top=0.90, bottom=0.22)
+        figure.subplots_adjust(left=0.36, right=0.97, top=0.90, bottom=0.22)
         self._axes = figure.add_subplot()
         self._canvas = FigureCanvasQTAgg(figure)
         self._canvas.setMinimumSize(240, 210)
@@ -82,6 +82,7 @@ class MatrixPanel(QWidget):
 
         draw_confusion(self._axes, metrics, title=f"t = {metrics.threshold:.2f}, {metrics.n} cells")
         self._axes.title.set_fontsize(9)
+        self._axes.tick_params(labelsize=8)
         self._canvas.draw_idle()
 
     def _on_click(self, event) -> None:
