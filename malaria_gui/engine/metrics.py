@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED, UNINFECTED
+from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED
 
 
 @dataclass(frozen=True)
@@ -55,17 +55,16 @@ def compute_metrics(truth: Sequence[str], p_parasitized: Sequence[float], thresh
     """Metrics of the scored, labelled files; ``truth`` holds class names from labels.py."""
     # scikit-learn takes two seconds to import: only when metrics are first needed, so the
     # window can appear at once (the GUI's worker imports it in the background).
-    from sklearn.metrics import confusion_matrix, roc_auc_score
+    from sklearn.metrics import roc_auc_score
 
-    y_true = np.asarray([t == PARASITIZED for t in truth], dtype=bool)
+    y_true = np.asarray(truth) == PARASITIZED
     p = np.asarray(p_parasitized, dtype=np.float64)
     if len(y_true) != len(p):
         raise ValueError("truth and probabilities differ in length")
     y_pred = p >= threshold
-    true_names = np.where(y_true, PARASITIZED, UNINFECTED)
-    pred_names = np.where(y_pred, PARASITIZED, UNINFECTED)
-    cm = confusion_matrix(true_names, pred_names, labels=list(CLASS_NAMES)) if len(p) else np.zeros((2, 2), int)
-    tp, fn, fp, tn = int(cm[0, 0]), int(cm[0, 1]), int(cm[1, 0]), int(cm[1, 1])
+    # The 2x2 counts directly: the window recomputes them on every threshold move, and this
+    # is ~150x faster than sklearn.metrics.confusion_matrix (the tests compare the two).
+    tp, fn, fp, tn = (int(c) for c in np.bincount(2 * ~y_true + ~y_pred, minlength=4))
     sensitivity = _ratio(tp, tp + fn)
     precision = _ratio(tp, tp + fp)
     f1 = _ratio(2 * tp, 2 * tp + fp + fn)

@@ -68,6 +68,9 @@ def _compiled_forward(model, size: int):
 
     graph = tf.function(lambda x: model(x, training=False),
                         input_signature=[tf.TensorSpec((None, size, size, 3), tf.uint8)])
+    # Trace now, while the model loads: tracing holds the GIL for a good fraction of a
+    # second, which would otherwise land in the middle of the first batch.
+    graph(np.zeros((1, size, size, 3), np.uint8))
     return lambda batch: graph(batch).numpy()
 
 

@@ -9,24 +9,49 @@ from malaria_gui.engine.labels import CLASS_NAMES
 from malaria_gui.engine.metrics import Metrics
 
 
+class ConfusionArtists:
+    """The parts of a confusion-matrix drawing that change with the numbers.
+
+    The window keeps one and updates it as results stream in (redrawing only these, over a
+    saved background); a one-off figure (a report, a training plot) draws it once.
+    """
+
+    def __init__(self, ax, animated: bool = False) -> None:
+        import numpy as np
+
+        ax.clear()
+        self.image = ax.imshow(np.zeros((2, 2)), cmap="Blues", vmin=0, vmax=1, animated=animated)
+        self.texts = [[ax.text(j, i, "", ha="center", va="center", fontsize=11, animated=animated)
+                       for j in range(2)] for i in range(2)]
+        self.title = ax.set_title("", animated=animated)
+        ax.set_xticks([0, 1], labels=list(CLASS_NAMES))
+        ax.set_yticks([0, 1], labels=list(CLASS_NAMES))
+        ax.set_xlabel("Predicted")
+        ax.set_ylabel("True")
+
+    @property
+    def artists(self) -> list:
+        return [self.image, self.title, *self.texts[0], *self.texts[1]]
+
+    def update(self, metrics: Metrics, title: str | None = None) -> None:
+        """Counts and row percentages in each cell, rows the true class."""
+        import numpy as np
+
+        cm = np.asarray(metrics.confusion)
+        rows = cm.sum(axis=1, keepdims=True)
+        share = np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0)
+        self.image.set_data(share)
+        for i in range(2):
+            for j in range(2):
+                text = self.texts[i][j]
+                text.set_text(f"{cm[i, j]}\n{100 * share[i, j]:.1f}%")
+                text.set_color("white" if share[i, j] > 0.5 else "black")
+        self.title.set_text(title or f"Threshold {metrics.threshold:.2f}, {metrics.n} cells")
+
+
 def draw_confusion(ax, metrics: Metrics, title: str | None = None) -> None:
     """A 2x2 matrix, rows the true class, with counts and row percentages in each cell."""
-    import numpy as np
-
-    cm = np.asarray(metrics.confusion)
-    rows = cm.sum(axis=1, keepdims=True)
-    share = np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0)
-    ax.clear()
-    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for i in range(2):
-        for j in range(2):
-            ax.text(j, i, f"{cm[i, j]}\n{100 * share[i, j]:.1f}%", ha="center", va="center",
-                    color="white" if share[i, j] > 0.5 else "black", fontsize=11)
-    ax.set_xticks([0, 1], labels=list(CLASS_NAMES))
-    ax.set_yticks([0, 1], labels=list(CLASS_NAMES))
-    ax.set_xlabel("Predicted")
-    ax.set_ylabel("True")
-    ax.set_title(title or f"Threshold {metrics.threshold:.2f}, {metrics.n} cells")
+    ConfusionArtists(ax).update(metrics, title)
 
 
 def draw_history(axes, history: dict[str, list[float]]) -> None:

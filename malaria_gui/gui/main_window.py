@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.worker.model_ready.connect(self._on_model_ready)
         self.worker.model_failed.connect(self._on_model_failed)
         self.worker.scanning.connect(self._on_scanning)
+        self.worker.folder_added.connect(self._on_folder_added)
         self.worker.batch_started.connect(self._on_batch_started)
         self.worker.chunk_ready.connect(self._on_chunk)
         self.worker.batch_finished.connect(self._on_batch_finished)
@@ -298,10 +299,6 @@ class MainWindow(QMainWindow):
         paths = [str(p) for p in paths if str(p)]
         if not paths:
             return
-        for p in paths:
-            if Path(p).is_dir():
-                self.settings.add_recent_folder(str(Path(p).resolve()))
-        self._rebuild_recent_menu()
         self._ticket += 1
         self.worker.add_paths(self._generation, paths, self._ticket)
         if not self._busy:
@@ -309,6 +306,10 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.views)
         if self.model_info is None and self.model_error is None:
             self.model_label.setText("Loading model... your files are queued and will be scored once it is ready.")
+
+    def _on_folder_added(self, folder: str) -> None:
+        self.settings.add_recent_folder(folder)
+        self._rebuild_recent_menu()
 
     def _start_run(self) -> None:
         self._busy = True
