@@ -121,7 +121,7 @@ def score(
     done = 0
     try:
         while True:
-            entry = _get(ready, stop, cancel)
+            entry = _get(ready, cancel)
             if entry is _DONE or entry is None:
                 break
             if isinstance(entry, BaseException):
@@ -143,7 +143,8 @@ def score(
         producer.join()
 
 
-def _get(ready: queue.Queue, stop: threading.Event, cancel: threading.Event):
+def _get(ready: queue.Queue, cancel: threading.Event):
+    """The next entry, or None once cancelled (polled so Cancel never waits on a slow batch)."""
     while not cancel.is_set():
         try:
             return ready.get(timeout=0.1)

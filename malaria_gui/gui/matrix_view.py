@@ -51,10 +51,8 @@ class MatrixPanel(QWidget):
         layout.addLayout(form, 2)
 
     def prepare(self) -> None:
-        """Create and draw the canvas ahead of need, while the window is idle: the first
-        drawing of every text costs most, and would otherwise land mid-run."""
+        """Create the canvas ahead of need (the first one costs a few hundred ms)."""
         self._ensure_canvas()
-        self._canvas.draw()
 
     def _ensure_canvas(self) -> None:
         if self._canvas is not None:

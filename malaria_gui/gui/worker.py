@@ -199,19 +199,6 @@ class ScoringWorker(QThread):
         try:
             import matplotlib.backends.backend_qtagg  # noqa: F401
             import sklearn.metrics  # noqa: F401
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
-
-            # One throw-away drawing (its own figure, no Qt) loads the fonts and fills
-            # matplotlib's text caches, so the window's first matrix draws quickly.
-            figure = Figure(figsize=(2, 2), dpi=90)
-            FigureCanvasAgg(figure)
-            axes = figure.add_subplot()
-            axes.text(0, 0, "Parasitized\n100.0%", fontsize=11)
-            axes.set_title("t = 0.50", fontsize=9)
-            axes.set_xticks([0, 1], labels=["Parasitized", "Uninfected"])
-            axes.tick_params(labelsize=8)
-            figure.canvas.draw()
         except Exception:
             pass
 
