@@ -179,7 +179,7 @@ def run_training(data_dir, *, arch="compact", epochs=30, out="runs/latest", batc
                 lambda f: draw_confusion(f.subplots(), clean, f"Test patients ({clean.n} cells), threshold {threshold:.2f}"))
 
     card = make_card(model, arch, size, threshold, table, split, data_dir, augment_level, hist, best_epoch,
-                     batch_size, seed, result, time.time() - started)
+                     batch_size, seed, split_seed, result, time.time() - started)
     from malaria_gui.resources import card_path_for
 
     card_path_for(model_path).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
@@ -188,7 +188,7 @@ def run_training(data_dir, *, arch="compact", epochs=30, out="runs/latest", batc
 
 
 def make_card(model, arch, size, threshold, table, split, data_dir, augment_level, hist, best_epoch,
-              batch_size, seed, result, seconds) -> dict:
+              batch_size, seed, split_seed, result, seconds) -> dict:
     keras = _keras()
     sets = {name: idx for name, idx in (("train", split.train), ("validation", split.val), ("test", split.test))}
     return {
