@@ -45,8 +45,6 @@ def make_inputs(work: Path, model: Path | None) -> tuple[Path, Path]:
         else:
             os.environ.setdefault("KERAS_BACKEND", "tensorflow")
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            import keras
-
             from malaria_gui.training.architectures import compact
 
             model = work / "tiny.keras"

@@ -27,7 +27,7 @@ from malaria_gui.gui.gallery import GalleryView
 from malaria_gui.gui.matrix_view import MatrixPanel
 from malaria_gui.gui.preview import PreviewPanel
 from malaria_gui.gui.results_model import (
-    COL_CONFIDENCE, COL_FILE, COL_IMAGE, COL_NOTE, COL_PREDICTION, COL_TRUTH, ERROR_ROLE, FILTER_ALL,
+    COL_CONFIDENCE, COL_FILE, COL_IMAGE, COL_PREDICTION, COL_TRUTH, ERROR_ROLE,
     FILTER_LABELS, PATH_ROLE, PREDICTION_ROLE, PROBABILITY_ROLE, SORT_INPUT, SORT_LEAST_CONFIDENT, SORT_NAME,
     SORT_P, ResultsFilter, ResultsModel,
 )
