@@ -23,8 +23,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 DEFAULT_DATA = Path(os.environ.get("MALARIA_DATA_DIR", "/work/shared/data/nih_malaria_cells_128"))
 PROBE_MS = 10

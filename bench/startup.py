@@ -43,8 +43,6 @@ def make_inputs(work: Path, model: Path | None) -> tuple[Path, Path]:
         if bundled.is_file():
             model = bundled
         else:
-            os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             from malaria_gui.training.architectures import compact
 
             model = work / "tiny.keras"

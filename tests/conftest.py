@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import malaria_gui  # noqa: E402,F401  (chooses the Keras backend before any test imports keras)
 
 from pathlib import Path  # noqa: E402
 

@@ -109,7 +109,7 @@ def test_frozen_classify_labelled_folder_with_broken_file(frozen_exe, tiny_model
     assert bad["error"] and bad["prediction"] == "" and bad["p_parasitized"] == ""
     assert bad["truth"] == "Uninfected"
 
-    # The frozen TensorFlow must score exactly like the source one.
+    # The frozen program must score exactly like the source one.
     from malaria_gui.engine.discovery import ImageItem
     from malaria_gui.engine.scorer import score_all
 

@@ -26,6 +26,30 @@ def test_predict_returns_one_probability_of_parasitized_per_cell(tiny_classifier
     assert tiny_classifier.predict(np.empty((0, 32, 32, 3), np.uint8)).shape == (0,)
 
 
+@pytest.mark.parametrize("n", [1, 17, 300])
+def test_any_batch_size_scores_each_cell_as_keras_does(tiny_classifier, n):
+    """Batches are padded to a few compiled sizes and split above 256: no cell may be
+    dropped, duplicated or mixed up with its padding."""
+    batch = np.random.default_rng(n).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    raw = np.concatenate([np.asarray(tiny_classifier.model.predict_on_batch(batch[i:i + 100])).reshape(-1)
+                          for i in range(0, n, 100)])
+    np.testing.assert_allclose(tiny_classifier.predict(batch), 1.0 - raw, atol=1e-6)
+
+
+def test_fast_load_equals_keras_load_and_leaves_keras_usable(tiny_model_path, tiny_classifier):
+    """The loader skips Keras' random initialisation: the weights must still be the file's,
+    and Keras' own deferred-initialisation bookkeeping must still work afterwards."""
+    import keras
+
+    reference = keras.saving.load_model(tiny_model_path, compile=False, safe_mode=True)
+    for ours, theirs in zip(tiny_classifier.model.weights, reference.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
+    with keras.StatelessScope():  # ends by initialising whatever Keras still has pending
+        fresh = keras.layers.Dense(2)
+        fresh.build((None, 3))
+    assert fresh.kernel.shape == (3, 2)
+
+
 def test_missing_model_file(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load_classifier(tmp_path / "nope.keras")
