@@ -68,7 +68,7 @@ def make_thumbnail(rgb: np.ndarray, size: int = THUMB_SIZE) -> bytes | None:
 
 def _lower_priority() -> None:
     """Lower this thread's CPU priority (Linux: per thread; inherited by the decode and
-    TensorFlow threads it starts) so the GUI thread wins the CPU when it needs it."""
+    XLA threads it starts) so the GUI thread wins the CPU when it needs it."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
     except (AttributeError, OSError):
@@ -97,6 +97,7 @@ class ScoringWorker(QThread):
         self._last_ticket = 0
         self._epoch = 0  # bumped by cancel(): score jobs queued before it are void
         self._classifier = None
+        self._warmed = False
         self._seen: set[str] = set()
         self.batch_size = BATCH_SIZE
         self._jobs.put(("load", model_path))
@@ -164,6 +165,8 @@ class ScoringWorker(QThread):
                 self._last_ticket = max(self._last_ticket, job[4])
             if self._jobs.empty():
                 self.idle.emit(self._last_ticket)
+                if self._classifier is not None:
+                    self._warm_imports()
 
     def _load(self, path: Path | None) -> None:
         from malaria_gui.engine.model import ModelError, load_classifier
@@ -178,8 +181,7 @@ class ScoringWorker(QThread):
             self.model_failed.emit(str(exc))
             return
         self._classifier = classifier
-        self._warm_imports()
-        # TensorFlow and Keras leave millions of long-lived objects; a full garbage
+        # JAX and Keras leave many long-lived objects; a full garbage
         # collection then walks them all (hundreds of ms) on whichever thread triggers it,
         # often the GUI's. Freezing them out of the collector removes those pauses.
         gc.collect()
@@ -193,14 +195,20 @@ class ScoringWorker(QThread):
             "input_size": classifier.input_size,
         })
 
-    @staticmethod
-    def _warm_imports() -> None:
-        """Import matplotlib's Qt canvas here so the first confusion matrix costs the GUI little."""
+    def _warm_imports(self) -> None:
+        """Import scikit-learn and matplotlib's Qt canvas here, not on the GUI thread, where
+        the first metrics and confusion matrix would otherwise pay ~3 s. Done before the first
+        labelled results, or when idle: unlabelled files are scored without waiting for it."""
+        if self._warmed:
+            return
+        self._warmed = True
         try:
             import matplotlib.backends.backend_qtagg  # noqa: F401
             import sklearn.metrics  # noqa: F401
         except Exception:
             pass
+        gc.collect()  # as after loading the model: keep their objects out of later collections
+        gc.freeze()
 
     def _scan(self, generation: int, paths: list[str]) -> list:
         from malaria_gui.engine.discovery import iter_images
@@ -243,6 +251,8 @@ class ScoringWorker(QThread):
                 self.chunk_ready.emit(generation, rows[start:start + 1000])
             self.batch_finished.emit(generation, False)
             return
+        if any(it.truth for it in items):
+            self._warm_imports()
         self.batch_started.emit(generation, len(items))
         wrapped = _ThumbnailingClassifier(self._classifier)
         cancel = self._cancel
