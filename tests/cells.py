@@ -30,3 +30,14 @@ def write_rgb(path: Path, rgb: np.ndarray) -> Path:
     assert ok
     path.write_bytes(buf.tobytes())
     return path
+
+
+def nih_style_folder(root: Path, patients: int = 10, per_class: int = 3) -> Path:
+    """Synthetic cells named like the NIH release (patients parsed from names; no manifest)."""
+    rng = np.random.default_rng(0)
+    for p in range(1, patients + 1):
+        for label, parasitized in (("Parasitized", True), ("Uninfected", False)):
+            for i in range(per_class):
+                name = f"C{100 + p}P{p}ThinF_IMG_2015_cell_{label[0]}{i}.png"
+                write_rgb(root / label / name, synthetic_cell(rng, parasitized))
+    return root

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cells import REPO, synthetic_cell, write_rgb
+from cells import REPO, nih_style_folder, synthetic_cell, write_rgb
 
 pytestmark = [pytest.mark.frozen, pytest.mark.slow]
 
@@ -136,6 +136,24 @@ def test_frozen_classify_all_readable_exits_0(frozen_exe, tiny_model_path, tmp_p
     assert sorted(Path(r["path"]).name for r in rows) == [p.name for p in files]
     assert all(r["error"] == "" and r["prediction"] in ("Parasitized", "Uninfected") for r in rows)
     assert "threshold 0.30" in proc.stdout
+
+
+def test_frozen_train_then_classify_with_the_new_model(frozen_exe, tmp_path):
+    """`train` works without Python too (Keras computes gradients inside the bundle), and
+    what it writes is a model the frozen `classify` accepts."""
+    data = nih_style_folder(tmp_path / "cells")
+    out = tmp_path / "run"
+    proc = _run(frozen_exe, "train", str(data), "--epochs", "1", "--batch-size", "16", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for name in ("malaria_cnn.keras", "malaria_cnn.card.json", "training_history.png", "confusion_matrix.png"):
+        assert (out / name).stat().st_size > 0, name
+
+    csv_out = tmp_path / "scored.csv"
+    proc = _run(frozen_exe, "classify", str(data), "--model", str(out / "malaria_cnn.keras"), "--csv", str(csv_out),
+                cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    columns, rows = _read_csv(csv_out)
+    assert len(rows) == 60 and all(r["prediction"] in ("Parasitized", "Uninfected") for r in rows)
 
 
 def test_frozen_usage_errors_exit_2(frozen_exe, tmp_path):

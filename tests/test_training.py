@@ -6,25 +6,14 @@ import json
 
 import numpy as np
 
-from cells import synthetic_cell, write_rgb
-
-
-def _nih_style_folder(root, patients: int = 10, per_class: int = 3):
-    """Cells named like the NIH release (patients parsed from names; no manifest)."""
-    rng = np.random.default_rng(0)
-    for p in range(1, patients + 1):
-        for label, parasitized in (("Parasitized", True), ("Uninfected", False)):
-            for i in range(per_class):
-                name = f"C{100 + p}P{p}ThinF_IMG_2015_cell_{label[0]}{i}.png"
-                write_rgb(root / label / name, synthetic_cell(rng, parasitized))
-    return root
+from cells import nih_style_folder, synthetic_cell
 
 
 def test_train_writes_a_loadable_model_its_card_and_plots(tmp_path):
     from malaria_gui.cli import main
     from malaria_gui.engine.model import load_classifier
 
-    data = _nih_style_folder(tmp_path / "cells")
+    data = nih_style_folder(tmp_path / "cells")
     out = tmp_path / "run"
     code = main(["train", str(data), "--epochs", "1", "--out", str(out), "--batch-size", "16"])
     assert code == 0
