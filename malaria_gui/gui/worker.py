@@ -181,6 +181,10 @@ class ScoringWorker(QThread):
             self.model_failed.emit(str(exc))
             return
         self._classifier = classifier
+        if self._jobs.empty():
+            # Nothing waiting: pay for these now, while "Loading model..." shows, rather
+            # than in the middle of the next batch. (Files already queued go first.)
+            self._warm_imports()
         # JAX and Keras leave many long-lived objects; a full garbage
         # collection then walks them all (hundreds of ms) on whichever thread triggers it,
         # often the GUI's. Freezing them out of the collector removes those pauses.
@@ -197,8 +201,9 @@ class ScoringWorker(QThread):
 
     def _warm_imports(self) -> None:
         """Import scikit-learn and matplotlib's Qt canvas here, not on the GUI thread, where
-        the first metrics and confusion matrix would otherwise pay ~3 s. Done before the first
-        labelled results, or when idle: unlabelled files are scored without waiting for it."""
+        the first metrics and confusion matrix would otherwise pay ~3 s. Done as the model
+        loads, or, when files were already waiting then, before the first labelled results or
+        once idle: files queued at start-up are scored without waiting for it."""
         if self._warmed:
             return
         self._warmed = True
