@@ -185,3 +185,44 @@ def test_large_but_compressible_image_is_refused(tmp_path, suffix):
     path = tmp_path / f"big{suffix}"
     Image.fromarray(np.zeros((9000, 9000), np.uint8)).save(path)
     assert "too large" in _error(path)
+
+
+_VARIANTS = [(fmt, options, mode)
+             for fmt, options in [("WEBP", {"quality": 90}), ("WEBP", {"lossless": True}), ("JPEG", {}),
+                                  ("JPEG", {"progressive": True}), ("JPEG", {"exif": b"Exif\x00\x00" + b"\x00" * 300}),
+                                  ("PNG", {})]
+             for mode in ("RGB", "RGBA", "L") if not (fmt == "JPEG" and mode == "RGBA")]
+
+
+@pytest.mark.parametrize("fmt, options, mode", _VARIANTS)
+def test_header_size_is_read_without_pillow_and_matches_it(tmp_path, fmt, options, mode):
+    """The size check (bomb guard) reads PNG, WebP and JPEG headers itself: it must agree
+    with Pillow on every variant (lossy VP8, lossless VP8L, extended VP8X with alpha,
+    progressive and EXIF-carrying JPEG), for odd sizes too."""
+    from malaria_gui.engine.decoding import _header_size
+
+    path = tmp_path / f"cell.{fmt.lower()}"
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (91, 37, 4), np.uint8)).convert(mode)
+    image.save(path, fmt, **options)
+    data = path.read_bytes()
+    with Image.open(path) as im:
+        assert _header_size(data) == im.size == (37, 91)
+
+
+def test_webp_and_jpeg_bombs_are_refused_from_the_header(tmp_path):
+    """Small files whose headers claim 16384 x 16384 (268 MP): refused before decoding."""
+    webp = tmp_path / "bomb.webp"
+    Image.new("RGBA", (4, 4)).save(webp, "WEBP")  # extended (VP8X) header
+    data = bytearray(webp.read_bytes())
+    assert data[12:16] == b"VP8X"
+    data[24:27] = data[27:30] = (16383).to_bytes(3, "little")
+    webp.write_bytes(bytes(data))
+    assert "16384 x 16384" in _error(webp)
+
+    jpeg = tmp_path / "bomb.jpg"
+    Image.new("RGB", (4, 4)).save(jpeg, "JPEG")
+    data = bytearray(jpeg.read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", 16384, 16384)
+    jpeg.write_bytes(bytes(data))
+    assert "16384 x 16384" in _error(jpeg)

@@ -61,10 +61,14 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the header alone, before any pixels are allocated."""
-    if data[:8] == _PNG_MAGIC and data[12:16] == b"IHDR":
-        # The common case, read directly: Pillow's header parse costs as much as decoding.
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    """(width, height) from the header alone, before any pixels are allocated.
+
+    PNG, WebP and JPEG (nearly every cell image) are read directly: Pillow's identification
+    tries plugin after plugin in Python, costing as much CPU as decoding and holding the GIL
+    the window needs. Other formats go through Pillow."""
+    size = _png_size(data) or _webp_size(data) or _jpeg_size(data)
+    if size is not None:
+        return size
     from io import BytesIO
 
     from PIL import Image
@@ -76,6 +80,52 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
         raise ImageError(f"image too large ({exc})") from None
     except Exception:  # not identified by Pillow: OpenCV still gets a try
         return None
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if data[:8] == _PNG_MAGIC and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    """The canvas size of a WebP file (RIFF container; lossy VP8, lossless VP8L or extended VP8X)."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
+        return None
+    kind = data[12:16]
+    if kind == b"VP8X":
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if kind == b"VP8L" and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if kind == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    return None
+
+
+# JPEG start-of-frame markers (baseline, progressive, lossless...: not DHT C4, JPG C8, DAC CC).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """The frame size from a JPEG's start-of-frame segment, walking the segments before it."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos, end = 2, len(data)
+    while pos + 9 <= end:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _SOF_MARKERS:
+            return int.from_bytes(data[pos + 7:pos + 9], "big"), int.from_bytes(data[pos + 5:pos + 7], "big")
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return None
 
 
 def _check_truncated(data: bytes) -> None:
