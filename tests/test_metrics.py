@@ -107,3 +107,10 @@ def test_as_dict_is_json_ready():
     assert d["class_order"] == list(CLASS_NAMES)
     assert d["confusion"] == [[3, 1], [1, 5]]
     json.dumps(d)
+
+
+def test_auc_can_be_left_out_and_nothing_else_changes():
+    """The window skips ROC AUC while scoring; every other figure must stay the same."""
+    full, quick = compute_metrics(TRUTH, PROBS, 0.5), compute_metrics(TRUTH, PROBS, 0.5, auc=False)
+    assert quick.roc_auc is None and full.roc_auc is not None
+    assert {**quick.as_dict(), "roc_auc": full.roc_auc} == full.as_dict()

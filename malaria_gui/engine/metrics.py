@@ -51,12 +51,13 @@ def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
-def compute_metrics(truth: Sequence[str], p_parasitized: Sequence[float], threshold: float = 0.5) -> Metrics:
-    """Metrics of the scored, labelled files; ``truth`` holds class names from labels.py."""
-    # scikit-learn takes two seconds to import: only when metrics are first needed, so the
-    # window can appear at once (the GUI's worker imports it in the background).
-    from sklearn.metrics import roc_auc_score
+def compute_metrics(
+    truth: Sequence[str], p_parasitized: Sequence[float], threshold: float = 0.5, *, auc: bool = True
+) -> Metrics:
+    """Metrics of the scored, labelled files; ``truth`` holds class names from labels.py.
 
+    ``auc=False`` leaves ``roc_auc`` None: the window skips it while scoring (it costs
+    ~100x the counts and does not depend on the threshold) and computes it once after."""
     y_true = np.asarray(truth) == PARASITIZED
     p = np.asarray(p_parasitized, dtype=np.float64)
     if len(y_true) != len(p):
@@ -68,7 +69,13 @@ def compute_metrics(truth: Sequence[str], p_parasitized: Sequence[float], thresh
     sensitivity = _ratio(tp, tp + fn)
     precision = _ratio(tp, tp + fp)
     f1 = _ratio(2 * tp, 2 * tp + fp + fn)
-    auc = float(roc_auc_score(y_true, p)) if 0 < y_true.sum() < len(y_true) else None
+    roc_auc = None
+    if auc and 0 < y_true.sum() < len(y_true):
+        # scikit-learn takes two seconds to import: only when first needed, so the window
+        # can appear at once (the GUI's worker imports it in the background).
+        from sklearn.metrics import roc_auc_score
+
+        roc_auc = float(roc_auc_score(y_true, p))
     return Metrics(
         confusion=((tp, fn), (fp, tn)),
         n=len(p),
@@ -77,7 +84,7 @@ def compute_metrics(truth: Sequence[str], p_parasitized: Sequence[float], thresh
         specificity=_ratio(tn, tn + fp),
         precision=precision,
         f1=f1,
-        roc_auc=auc,
+        roc_auc=roc_auc,
         threshold=float(threshold),
     )
 

@@ -8,6 +8,7 @@ never does much at once however many files there are.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +58,7 @@ class MainWindow(QMainWindow):
         self._generation = 0
         self._ticket = 0  # number of the last add_paths job sent to the worker
         self._busy = False
+        self._auc_cache: tuple[tuple[int, int] | None, float | None] = (None, None)
         self._run_total = 0
         self._run_done = 0
         self._run_started = 0.0
@@ -477,6 +479,7 @@ class MainWindow(QMainWindow):
 
     def _finish_run(self, cancelled: bool) -> None:
         self._busy = False
+        self._auc_cache: tuple[tuple[int, int] | None, float | None] = (None, None)
         self.cancel_button.hide()
         self.progress.hide()
         elapsed = time.monotonic() - self._run_started
@@ -582,7 +585,9 @@ class MainWindow(QMainWindow):
             lines.append(f"showing {shown} of {c['total']} files")
         self.summary.setText("<br>".join(lines))
 
-    def current_metrics(self):
+    def current_metrics(self, auc: bool = True):
+        """Metrics of the labelled, scored rows. ROC AUC does not depend on the threshold:
+        it is computed once per set of rows and reused while the threshold moves."""
         from malaria_gui.engine.metrics import compute_metrics
 
         p = self.results.probabilities()
@@ -590,16 +595,23 @@ class MainWindow(QMainWindow):
         if not pairs:
             return None
         truth, probs = zip(*pairs)
-        return compute_metrics(truth, probs, self.threshold)
+        key = (self._generation, len(probs))  # rows are only ever added within a session
+        if not auc or self._auc_cache[0] != key:
+            metrics = compute_metrics(truth, probs, self.threshold, auc=auc)
+            if auc:
+                self._auc_cache = (key, metrics.roc_auc)
+            return metrics
+        return dataclasses.replace(compute_metrics(truth, probs, self.threshold, auc=False), roc_auc=self._auc_cache[1])
 
     def _refresh_metrics(self) -> None:
-        metrics = self.current_metrics()
+        # While scoring, the matrix and counts update live; ROC AUC waits for the end of the run.
+        metrics = self.current_metrics(auc=not self._busy)
         if metrics is None:
             self.matrix.hide()
             self.matrix.update_metrics(None)
         else:
             self.matrix.show()
-            self.matrix.update_metrics(metrics)
+            self.matrix.update_metrics(metrics, auc_pending=self._busy)
         self.metrics_updated.emit()
 
     # ------------------------------------------------------------------ selection

@@ -86,7 +86,8 @@ class MatrixPanel(QWidget):
         for artist in self._artists.artists:
             self._canvas.figure.draw_artist(artist)
 
-    def update_metrics(self, metrics: Metrics | None) -> None:
+    def update_metrics(self, metrics: Metrics | None, auc_pending: bool = False) -> None:
+        """``auc_pending``: a run is still going; ROC AUC shows once it ends."""
         self.metrics = metrics
         if metrics is None:
             for label in self.value_labels.values():
@@ -94,6 +95,8 @@ class MatrixPanel(QWidget):
             return
         for key, _ in METRIC_NAMES:
             self.value_labels[key].setText(format_value(key, getattr(metrics, key)))
+        if auc_pending:
+            self.value_labels["roc_auc"].setText("after the run")
         self._ensure_canvas()
         if not self._plot_pending:
             # Drawn on a later turn of the event loop: the numbers show at once, input and

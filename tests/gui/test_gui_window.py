@@ -84,6 +84,13 @@ def test_threshold_relabels_rows_counts_and_matrix(qtbot, window, labelled_folde
     assert set(column_texts(window, COL_PREDICTION)) == {UNINFECTED}
     assert window.matrix.metrics.confusion == ((0, 6), (0, 6))
     assert window.matrix.value_labels["sensitivity"].text() == "0.0%"
+    # ROC AUC ignores the threshold: computed once after the run, shown, and reused.
+    from sklearn.metrics import roc_auc_score
+
+    truth = [t == PARASITIZED for t in window.results.truths()]
+    expected = roc_auc_score(truth, window.results.probabilities())
+    assert window.matrix.metrics.roc_auc == pytest.approx(expected)
+    assert window.matrix.value_labels["roc_auc"].text() == f"{expected:.3f}"
 
 
 def test_filters_split_the_rows_and_follow_the_threshold(qtbot, window, labelled_folder):
