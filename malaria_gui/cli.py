@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # In the frozen program the window's scoring process is this executable started again:
+    # this hands it to multiprocessing before any argument parsing (a no-op otherwise).
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv or argv[0] not in {"gui", "classify", "train", "-h", "--help", "--version"}:

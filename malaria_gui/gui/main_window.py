@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self._generation = 0
         self._ticket = 0  # number of the last add_paths job sent to the worker
         self._busy = False
+        self.last_crash: str | None = None
         self._auc_cache: tuple[tuple[int, int] | None, float | None] = (None, None)
         self._run_total = 0
         self._run_done = 0
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self.worker.chunk_ready.connect(self._on_chunk)
         self.worker.batch_finished.connect(self._on_batch_finished)
         self.worker.idle.connect(self._on_idle)
+        self.worker.crashed.connect(self._on_worker_crashed)
         self.worker.start()
 
     # ------------------------------------------------------------------ construction
@@ -425,6 +427,10 @@ class MainWindow(QMainWindow):
 
         QPixmap().loadFromData(make_thumbnail(np.zeros((8, 8, 3), np.uint8)) or b"", "JPG")
 
+    def _on_worker_crashed(self, message: str) -> None:
+        self.last_crash = message
+        self.statusBar().showMessage(f"Scoring stopped: {message}.", 30_000)
+
     def _on_model_failed(self, message: str) -> None:
         self.model_info = None
         self.model_error = message
@@ -479,7 +485,6 @@ class MainWindow(QMainWindow):
 
     def _finish_run(self, cancelled: bool) -> None:
         self._busy = False
-        self._auc_cache: tuple[tuple[int, int] | None, float | None] = (None, None)
         self.cancel_button.hide()
         self.progress.hide()
         elapsed = time.monotonic() - self._run_started

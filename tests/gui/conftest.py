@@ -91,15 +91,7 @@ def many_cells(tmp_path) -> Path:
 def slow_scoring(monkeypatch):
     """Make each 16-image batch take ~50 ms more, as a real model on a slow PC would, so a
     test can act in the middle of a run however fast the tiny model is."""
-    import time
+    from malaria_gui.gui.worker import ScoringWorker
 
-    from malaria_gui.gui import worker
-
-    original = worker._ThumbnailingClassifier.predict
-
-    def slow_predict(self, batch):
-        time.sleep(0.05)
-        return original(self, batch)
-
-    monkeypatch.setattr(worker._ThumbnailingClassifier, "predict", slow_predict)
-    monkeypatch.setattr(worker, "BATCH_SIZE", 16)
+    monkeypatch.setattr(ScoringWorker, "pause_s", 0.05)
+    monkeypatch.setattr(ScoringWorker, "batch_size", 16)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
 import time
 
 import pytest
@@ -10,7 +12,7 @@ from PySide6.QtCore import Qt
 
 from malaria_gui.engine.labels import PARASITIZED, UNINFECTED
 from malaria_gui.gui.results_model import COL_NOTE, COL_PREDICTION, PROBABILITY_ROLE
-from tests.gui.conftest import SCORE_TIMEOUT_MS, drop_paths, score_and_wait
+from tests.gui.conftest import MODEL_TIMEOUT_MS, SCORE_TIMEOUT_MS, drop_paths, score_and_wait
 
 
 def column_texts(window, column):
@@ -228,6 +230,37 @@ def test_closing_during_a_run_leaves_no_thread(qtbot, make_window, many_cells, q
     assert window.worker.isFinished()
     assert window.results.rowCount() < 600
     assert not [r for r in qtlog.records if "Destroyed while thread" in r.message]
+
+
+def test_closing_while_the_model_loads_is_quick_and_leaves_no_process(qtbot, make_window):
+    window = make_window(wait_for_model=False)
+    qtbot.waitUntil(lambda: window.worker.process_id is not None, timeout=10_000)
+    pid = window.worker.process_id
+    started = time.monotonic()
+    window.close()  # the process is busy importing JAX: it cannot answer, so it is ended
+    assert time.monotonic() - started < 2.0
+    assert not window.worker.isRunning()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def test_a_crashed_scoring_process_ends_the_run_and_comes_back(qtbot, window, many_cells, slow_scoring):
+    """A decoder crash or the OOM killer takes the scoring process, never the window: what was
+    scored stays, the user is told, and a new process with the model scores the next drop."""
+    drop_paths(window, [many_cells])
+    qtbot.waitUntil(lambda: window.results.rowCount() >= 32, timeout=SCORE_TIMEOUT_MS)
+    pid = window.worker.process_id
+    with qtbot.waitSignal(window.scoring_finished, timeout=MODEL_TIMEOUT_MS):
+        os.kill(pid, signal.SIGKILL)
+    kept = window.results.rowCount()
+    assert 32 <= kept < 600
+    assert window.last_run_cancelled and "Cancelled" in window.rate_label.text()
+    assert "exit code -9" in window.last_crash
+    assert window.worker.process_id not in (None, pid)
+    score_and_wait(qtbot, window, [many_cells / "Uninfected" / "c0000.png"])
+    assert window.results.rowCount() == kept + 1
+    assert window.results.probabilities()[-1] == window.results.probabilities()[-1]  # scored, not NaN
 
 
 @pytest.mark.parametrize("kind", ["missing", "corrupt"])
