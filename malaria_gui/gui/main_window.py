@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.worker.batch_finished.connect(self._on_batch_finished)
         self.worker.idle.connect(self._on_idle)
         self.worker.crashed.connect(self._on_worker_crashed)
+        self.worker.imports_warm.connect(self._on_imports_warm)
         self.worker.start()
 
     # ------------------------------------------------------------------ construction
@@ -415,11 +416,21 @@ class MainWindow(QMainWindow):
         self._set_threshold_widgets(saved if saved is not None else float(info["threshold"]))
         self.model_label.setText(f"Model {info['name']} {info['version']} ready")
         self._update_actions()
-        QTimer.singleShot(0, self._warm_up)
+
+    def _on_imports_warm(self) -> None:
+        """One-off costs paid while the model loads, not mid-run: steps of ~50 ms, 40 ms
+        apart, so the window keeps answering in between."""
+        steps = [self.matrix.warm_up, self.matrix.prepare, self._warm_up]
+
+        def run_next() -> None:
+            steps.pop(0)()
+            if steps:
+                QTimer.singleShot(40, self, run_next)  # dropped if the window is gone by then
+
+        QTimer.singleShot(0, self, run_next)
 
     def _warm_up(self) -> None:
-        """Pay one-off costs (matplotlib canvas, JPEG plugin) now, not mid-run."""
-        self.matrix.prepare()
+        """Decode one JPEG thumbnail: loads Qt's JPEG plug-in before the first results."""
         from PySide6.QtGui import QPixmap
 
         from malaria_gui.gui.worker import make_thumbnail

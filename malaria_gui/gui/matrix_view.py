@@ -50,6 +50,17 @@ class MatrixPanel(QWidget):
         form.addRow(self._hint)
         layout.addLayout(form, 2)
 
+    def warm_up(self) -> None:
+        """Build a throw-away matrix figure: the first one (fonts, tick machinery) costs
+        ~110 ms, split this way into two steps of ~50 ms on separate event-loop turns."""
+        if self._canvas is not None:
+            return
+        from matplotlib.figure import Figure
+
+        from malaria_gui.engine.plots import ConfusionArtists
+
+        ConfusionArtists(Figure(figsize=(3.4, 3.0), dpi=90).add_subplot(), animated=True)
+
     def prepare(self) -> None:
         """Create the canvas ahead of need (the first one costs a few hundred ms)."""
         self._ensure_canvas()

@@ -29,19 +29,6 @@ __all__ = ["BATCH_SIZE", "THUMB_SIZE", "Row", "ScoringWorker", "make_thumbnail"]
 STOP_GRACE_S = 0.5  # how long closing waits for the process to finish its job (a batch) before killing it
 
 
-def _warm_imports() -> None:
-    """Import scikit-learn (ROC AUC) and matplotlib's Qt canvas while the model loads, on
-    this process's spare thread, not on the GUI thread, where the first metrics and
-    confusion matrix would otherwise pay ~3 s."""
-    try:
-        import matplotlib.backends.backend_qtagg  # noqa: F401
-        import sklearn.metrics  # noqa: F401
-    except Exception:
-        return
-    gc.collect()  # keep their long-lived objects out of later collections
-    gc.freeze()
-
-
 class ScoringWorker(QThread):
     """Runs jobs in order: ("load", model path), ("score", generation, paths), ("stop",)."""
 
@@ -55,6 +42,7 @@ class ScoringWorker(QThread):
     batch_finished = Signal(int, bool)  # generation, cancelled
     idle = Signal(int)  # the queue is empty; the last add_paths ticket dealt with
     crashed = Signal(str)  # the scoring process died; a new one is loading the model
+    imports_warm = Signal()  # scikit-learn and matplotlib's canvas are imported (by a spare thread)
 
     batch_size = BATCH_SIZE
     pause_s = 0.0  # a pause after each batch (tests use it to act in the middle of a run)
@@ -122,8 +110,21 @@ class ScoringWorker(QThread):
             self._jobs.put(job)
 
     # ---- the relay thread -----------------------------------------------------------
+    def _warm_imports(self) -> None:
+        """Import scikit-learn (ROC AUC) and matplotlib's Qt canvas while the model loads, on
+        a spare thread, not on the GUI thread, where the first metrics and confusion matrix
+        would otherwise pay ~3 s; then tell the window, which warms the rest in small steps."""
+        try:
+            import matplotlib.backends.backend_qtagg  # noqa: F401
+            import sklearn.metrics  # noqa: F401
+        except Exception:
+            pass
+        gc.collect()  # keep their long-lived objects out of later collections
+        gc.freeze()
+        self.imports_warm.emit()
+
     def run(self) -> None:  # noqa: D401 - QThread entry point
-        threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
+        threading.Thread(target=self._warm_imports, name="warm-imports", daemon=True).start()
         try:
             while True:
                 job = self._jobs.get()
