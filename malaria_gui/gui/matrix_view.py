@@ -53,13 +53,8 @@ class MatrixPanel(QWidget):
     def warm_up(self) -> None:
         """Build a throw-away matrix figure: the first one (fonts, tick machinery) costs
         ~110 ms, split this way into two steps of ~50 ms on separate event-loop turns."""
-        if self._canvas is not None:
-            return
-        from matplotlib.figure import Figure
-
-        from malaria_gui.engine.plots import ConfusionArtists
-
-        ConfusionArtists(Figure(figsize=(3.4, 3.0), dpi=90).add_subplot(), animated=True)
+        if self._canvas is None:
+            _matrix_figure()
 
     def prepare(self) -> None:
         """Create the canvas ahead of need (the first one costs a few hundred ms)."""
@@ -69,19 +64,8 @@ class MatrixPanel(QWidget):
         if self._canvas is not None:
             return
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
 
-        from malaria_gui.engine.plots import ConfusionArtists
-
-        # Fixed margins: a "tight" layout re-measures every text on each draw.
-        figure = Figure(figsize=(3.4, 3.0), dpi=90)
-        figure.subplots_adjust(left=0.36, right=0.97, top=0.90, bottom=0.22)
-        self._axes = figure.add_subplot()
-        # Axes, ticks and labels are drawn once (and on resize) and kept as a background;
-        # updates redraw only the cells and the title over it, ~10x cheaper than a full draw.
-        self._artists = ConfusionArtists(self._axes, animated=True)
-        self._artists.title.set_fontsize(9)
-        self._axes.tick_params(labelsize=8)
+        figure, self._axes, self._artists = _matrix_figure()
         self._background = None
         self._canvas = FigureCanvasQTAgg(figure)
         self._canvas.setMinimumSize(240, 210)
@@ -140,3 +124,21 @@ class MatrixPanel(QWidget):
         self._plot()
         x, y = self._axes.transData.transform((CLASS_NAMES.index(predicted), CLASS_NAMES.index(truth)))
         return float(x), float(y)
+
+
+def _matrix_figure():
+    """(figure, axes, artists) of the matrix view."""
+    from matplotlib.figure import Figure
+
+    from malaria_gui.engine.plots import ConfusionArtists
+
+    # Fixed margins: a "tight" layout re-measures every text on each draw.
+    figure = Figure(figsize=(3.4, 3.0), dpi=90)
+    figure.subplots_adjust(left=0.36, right=0.97, top=0.90, bottom=0.22)
+    axes = figure.add_subplot()
+    # Axes, ticks and labels are drawn once (and on resize) and kept as a background;
+    # updates redraw only the cells and the title over it, ~10x cheaper than a full draw.
+    artists = ConfusionArtists(axes, animated=True)
+    artists.title.set_fontsize(9)
+    axes.tick_params(labelsize=8)
+    return figure, axes, artists

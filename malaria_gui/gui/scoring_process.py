@@ -7,9 +7,9 @@ interpreter to itself. It is Qt-free; :class:`malaria_gui.gui.worker.ScoringWork
 it, feeds it one job at a time over a pipe and turns what it sends back into Qt signals.
 A crash in a decoder now costs this process, not the window: the worker restarts it.
 
-Messages back are tuples: ("model_loading", path), ("model_ready", info),
+Messages back are tuples named for the worker's signals: ("model_loading", path), ("model_ready", info),
 ("model_failed", text), ("scanning", generation, found), ("folder_added", path),
-("batch_started", generation, n), ("chunk", generation, rows), ("batch_finished",
+("batch_started", generation, n), ("chunk_ready", generation, rows), ("batch_finished",
 generation, cancelled), and ("done",) after every job.
 """
 
@@ -148,7 +148,7 @@ class Service:
             for it in items:  # let the user add them again once a model is loaded
                 self.seen.discard(os.path.normcase(os.path.abspath(it.path)))
             for start in range(0, len(rows), 1000):
-                self.send(("chunk", generation, rows[start:start + 1000]))
+                self.send(("chunk_ready", generation, rows[start:start + 1000]))
             self.send(("batch_finished", generation, False))
             return
         self.send(("batch_started", generation, len(items)))
@@ -159,7 +159,7 @@ class Service:
                 Row(str(r.path), r.p_parasitized, r.error, r.truth, next(thumbs, None) if r.ok else None)
                 for r in chunk
             ]
-            self.send(("chunk", generation, rows))
+            self.send(("chunk_ready", generation, rows))
             if cancel.is_set():
                 break
         self.send(("batch_finished", generation, cancel.is_set()))

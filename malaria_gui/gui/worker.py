@@ -26,6 +26,8 @@ from malaria_gui.gui.scoring_process import BATCH_SIZE, THUMB_SIZE, Row, make_th
 
 __all__ = ["BATCH_SIZE", "THUMB_SIZE", "Row", "ScoringWorker", "make_thumbnail"]
 
+_RELAYED = frozenset({"model_loading", "model_ready", "model_failed", "scanning", "folder_added",
+                      "batch_started", "chunk_ready", "batch_finished"})
 STOP_GRACE_S = 0.5  # how long closing waits for the process to finish its job (a batch) before killing it
 
 
@@ -171,23 +173,9 @@ class ScoringWorker(QThread):
             return False
 
     def _relay(self, answer: tuple) -> None:
-        kind = answer[0]
-        if kind == "chunk":
-            self.chunk_ready.emit(answer[1], answer[2])
-        elif kind == "scanning":
-            self.scanning.emit(answer[1], answer[2])
-        elif kind == "batch_started":
-            self.batch_started.emit(answer[1], answer[2])
-        elif kind == "batch_finished":
-            self.batch_finished.emit(answer[1], answer[2])
-        elif kind == "folder_added":
-            self.folder_added.emit(answer[1])
-        elif kind == "model_loading":
-            self.model_loading.emit(answer[1])
-        elif kind == "model_ready":
-            self.model_ready.emit(answer[1])
-        elif kind == "model_failed":
-            self.model_failed.emit(answer[1])
+        """Each answer is named for the signal that carries it on: ("chunk_ready", 3, rows)."""
+        if answer[0] in _RELAYED:
+            getattr(self, answer[0]).emit(*answer[1:])
 
     def _ensure_process(self) -> None:
         if self._process is not None and self._process.is_alive():
