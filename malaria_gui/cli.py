@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections import Counter
 from pathlib import Path
 
 from malaria_gui import __version__
@@ -223,14 +222,15 @@ def classify(args: argparse.Namespace) -> int:
 def summary_text(results, threshold: float, model_name: str, max_errors: int = 20) -> str:
     """Counts per class and the files that failed, for the terminal."""
     from malaria_gui.engine.labels import CLASS_NAMES
+    from malaria_gui.engine.metrics import count_classes
 
-    counts = Counter(r.prediction(threshold) for r in results if r.ok)
-    scored = sum(counts.values())
+    counts = count_classes([r.p_parasitized for r in results], threshold)
     failed = [r for r in results if not r.ok]
-    lines = [f"{len(results)} files, {scored} scored, {len(failed)} failed (model {model_name}, threshold {threshold:.2f})"]
+    lines = [f"{counts.total} files, {counts.scored} scored, {counts.failed} failed "
+             f"(model {model_name}, threshold {threshold:.2f})"]
     for name in CLASS_NAMES:
-        share = f" ({100 * counts[name] / scored:.1f}%)" if scored else ""
-        lines.append(f"  {name:<12} {counts[name]}{share}")
+        share = f" ({100 * counts.of(name) / counts.scored:.1f}%)" if counts.scored else ""
+        lines.append(f"  {name:<12} {counts.of(name)}{share}")
     if failed:
         lines.append("could not be read:")
         lines += [f"  {r.path}: {r.error}" for r in failed[:max_errors]]

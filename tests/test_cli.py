@@ -66,7 +66,7 @@ def test_labelled_input_prints_confusion_matrix_and_metrics(labelled_folder, tin
     assert code == EXIT_OK
     assert "12 files, 12 scored, 0 failed" in printed and "threshold 0.30" in printed
     assert "Confusion matrix (rows: true class, columns: predicted; threshold 0.30, 12 cells)" in printed
-    for word in ("sensitivity", "specificity", "precision", "F1", "ROC AUC"):
+    for word in ("Sensitivity", "Specificity", "Precision", "F1", "ROC AUC"):
         assert word in printed
     rows = _read_csv(out)
     assert [r["truth"] for r in rows] == ["Parasitized"] * 6 + ["Uninfected"] * 6

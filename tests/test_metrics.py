@@ -96,7 +96,7 @@ def test_text_report_shows_matrix_in_class_order():
     assert lines[1].split() == list(CLASS_NAMES)
     assert lines[2].split() == ["true", P, "3", "1"]
     assert lines[3].split() == ["true", U, "1", "5"]
-    assert "sensitivity  75.0%" in text and "specificity  83.3%" in text
+    assert "Sensitivity  75.0%" in text and "Specificity  83.3%" in text
     assert "ROC AUC      0.8333" in text
 
 

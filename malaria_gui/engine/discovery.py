@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from malaria_gui.engine.labels import label_from_path
+from malaria_gui.engine.labels import label_from_path, path_key
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".dib", ".webp"}
@@ -50,7 +50,7 @@ def iter_images(paths: Iterable[str | os.PathLike[str]]) -> Iterator[ImageItem]:
     seen_dirs: set[tuple[int, int]] = set()
 
     def emit(path: Path, root: Path | None) -> Iterator[ImageItem]:
-        key = os.path.normcase(os.path.abspath(path))
+        key = path_key(path)
         if key in seen_files:
             return
         seen_files.add(key)

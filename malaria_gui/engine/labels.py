@@ -9,12 +9,20 @@ probability of Parasitized, the class a technician cares about.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PARASITIZED = "Parasitized"
 UNINFECTED = "Uninfected"
 CLASS_NAMES: tuple[str, str] = (PARASITIZED, UNINFECTED)
-POSITIVE = PARASITIZED
+
+# A cell is Parasitized when P(Parasitized) >= the threshold; this one applies only when a
+# model card names none (the card's, chosen on validation patients, wins).
+DEFAULT_THRESHOLD = 0.5
+
+# One colour per class wherever a class is shown (table, gallery, preview, summary, report).
+CLASS_COLOURS: dict[str, str] = {PARASITIZED: "#c0392b", UNINFECTED: "#2e86c1"}
+ERROR_COLOUR = "#7f8c8d"  # files that could not be read
 
 _ALIASES: dict[str, str] = {
     name: PARASITIZED
@@ -51,3 +59,9 @@ def label_from_path(path: Path, root: Path | None = None) -> str | None:
 
 def class_index(label: str) -> int:
     return CLASS_NAMES.index(label)
+
+
+def path_key(path: str | os.PathLike[str]) -> str:
+    """The key under which two spellings of one file are the same file (absolute, case-folded
+    where the file system ignores case): discovery and the window's duplicate check use it."""
+    return os.path.normcase(os.path.abspath(path))

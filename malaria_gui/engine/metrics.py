@@ -1,13 +1,76 @@
-"""Metrics for a labelled set at a chosen threshold, with Parasitized as the positive class."""
+"""Metrics for a labelled set at a chosen threshold, with Parasitized as the positive class.
+
+Also the shared vocabulary of results: counts per class (:func:`count_classes`) and the
+metric table (:data:`METRICS`: name, label, format) that the CLI, the HTML report, the
+window's matrix panel and the model card panel all print from.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED
+from malaria_gui.engine.labels import CLASS_NAMES, DEFAULT_THRESHOLD, PARASITIZED, UNINFECTED
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric as every surface shows it: ``name`` is the Metrics field and card key."""
+
+    name: str
+    label: str
+    detail: str = ""  # what it means, where there is room (CLI, report)
+    percent: bool = True  # a share shown as a percentage, else a score with 4 decimals
+
+    def format(self, value: float | None) -> str:
+        if value is None:
+            return "n/a"
+        return f"{100 * value:.1f}%" if self.percent else f"{value:.4f}"
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("accuracy", "Accuracy"),
+    MetricSpec("sensitivity", "Sensitivity", "Parasitized recall"),
+    MetricSpec("specificity", "Specificity", "Uninfected recall"),
+    MetricSpec("precision", "Precision"),
+    MetricSpec("f1", "F1"),
+    MetricSpec("roc_auc", "ROC AUC", percent=False),  # threshold-free; None unless both classes
+)
+METRIC_BY_NAME: dict[str, MetricSpec] = {spec.name: spec for spec in METRICS}
+
+
+@dataclass(frozen=True)
+class ClassCounts:
+    """How many files were called what at one threshold; ``failed`` could not be read."""
+
+    total: int
+    parasitized: int
+    uninfected: int
+    failed: int
+
+    @property
+    def scored(self) -> int:
+        return self.parasitized + self.uninfected
+
+    @property
+    def parasitized_share(self) -> float | None:
+        """Parasitized among the scored cells (0..1), None when none was scored."""
+        return self.parasitized / self.scored if self.scored else None
+
+    def of(self, class_name: str) -> int:
+        return {PARASITIZED: self.parasitized, UNINFECTED: self.uninfected}[class_name]
+
+
+def count_classes(p_parasitized: Iterable[float | None] | np.ndarray, threshold: float) -> ClassCounts:
+    """Counts per class of P(Parasitized) values; None or NaN is a file that was not scored."""
+    p = np.asarray([np.nan if x is None else x for x in p_parasitized] if not isinstance(p_parasitized, np.ndarray)
+                   else p_parasitized, dtype=np.float64)
+    scored = p[~np.isnan(p)]
+    parasitized = int((scored >= threshold).sum())
+    return ClassCounts(total=len(p), parasitized=parasitized, uninfected=int(scored.size) - parasitized,
+                       failed=int(len(p) - scored.size))
 
 
 @dataclass(frozen=True)
@@ -52,7 +115,7 @@ def _ratio(num: int, den: int) -> float | None:
 
 
 def compute_metrics(
-    truth: Sequence[str], p_parasitized: Sequence[float], threshold: float = 0.5, *, auc: bool = True
+    truth: Sequence[str], p_parasitized: Sequence[float], threshold: float = DEFAULT_THRESHOLD, *, auc: bool = True
 ) -> Metrics:
     """Metrics of the scored, labelled files; ``truth`` holds class names from labels.py.
 
@@ -100,10 +163,6 @@ def metrics_for_results(results, threshold: float) -> Metrics | None:
 
 def format_metrics(m: Metrics) -> str:
     """A plain-text confusion matrix and metric list for terminals and reports."""
-
-    def pct(x: float | None) -> str:
-        return "n/a" if x is None else f"{100 * x:.1f}%"
-
     width = max(len(c) for c in CLASS_NAMES) + 2
     lines = [
         f"Confusion matrix (rows: true class, columns: predicted; threshold {m.threshold:.2f}, {m.n} cells)",
@@ -111,12 +170,12 @@ def format_metrics(m: Metrics) -> str:
     ]
     for name, row in zip(CLASS_NAMES, m.confusion):
         lines.append(f"  true {name:<{width}}" + "".join(f"{v:>{width}}" for v in row))
-    lines += [
-        f"  accuracy     {pct(m.accuracy)}",
-        f"  sensitivity  {pct(m.sensitivity)}  (Parasitized recall)",
-        f"  specificity  {pct(m.specificity)}  (Uninfected recall)",
-        f"  precision    {pct(m.precision)}",
-        f"  F1           {pct(m.f1)}",
-        "  ROC AUC      " + ("n/a (needs both classes)" if m.roc_auc is None else f"{m.roc_auc:.4f}"),
-    ]
+    for spec in METRICS:
+        value = getattr(m, spec.name)
+        text = spec.format(value)
+        if spec.name == "roc_auc" and value is None:
+            text += " (needs both classes)"
+        elif spec.detail:
+            text += f"  ({spec.detail})"
+        lines.append(f"  {spec.label:<13}{text}")
     return "\n".join(lines)

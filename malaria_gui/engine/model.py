@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from malaria_gui.engine.labels import DEFAULT_THRESHOLD
 from malaria_gui.resources import card_path_for, default_model_path
-
-DEFAULT_THRESHOLD = 0.5
 
 
 class ModelError(Exception):

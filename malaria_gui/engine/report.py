@@ -10,26 +10,25 @@ import base64
 import html
 import io
 import os
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
 from malaria_gui import __version__
 from malaria_gui.engine.export import atomic_write
-from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED
-from malaria_gui.engine.metrics import Metrics, metrics_for_results
+from malaria_gui.engine.labels import CLASS_COLOURS, ERROR_COLOUR, PARASITIZED, UNINFECTED
+from malaria_gui.engine.metrics import METRICS, Metrics, count_classes, metrics_for_results
 from malaria_gui.engine.scorer import Result
 
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; }
-td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
-th { background: #f0f0f0; }
-.Parasitized { color: #c0392b; font-weight: bold; }
-.Uninfected { color: #2e86c1; }
-.error { color: #7f8c8d; }
-.wrong { background: #fdecea; }
-.side { display: flex; gap: 2em; align-items: flex-start; }
+_STYLE = f"""
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
+th {{ background: #f0f0f0; }}
+.{PARASITIZED} {{ color: {CLASS_COLOURS[PARASITIZED]}; font-weight: bold; }}
+.{UNINFECTED} {{ color: {CLASS_COLOURS[UNINFECTED]}; }}
+.error {{ color: {ERROR_COLOUR}; }}
+.wrong {{ background: #fdecea; }}
+.side {{ display: flex; gap: 2em; align-items: flex-start; }}
 """
 
 
@@ -46,20 +45,13 @@ def confusion_png(metrics: Metrics) -> bytes:
     return buffer.getvalue()
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
 def report_html(results: Sequence[Result], threshold: float, *, model_name: str, model_version: str,
                 date: datetime | None = None, title: str = "Malaria cell screening report") -> str:
     """The report as a string: summary, matrix and metrics (labelled input), per-file table."""
     e = html.escape
     date = date or datetime.now()
-    counts = Counter(r.prediction(threshold) for r in results if r.ok)
-    scored = sum(counts.values())
-    failed = sum(1 for r in results if not r.ok)
-    para = counts[PARASITIZED]
-    share = f" ({100 * para / scored:.1f}%)" if scored else ""
+    counts = count_classes([r.p_parasitized for r in results], threshold)
+    share = "" if counts.parasitized_share is None else f" ({100 * counts.parasitized_share:.1f}%)"
     out = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{e(title)}</title><style>{_STYLE}</style></head><body>",
@@ -68,23 +60,19 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         f"<tr><th>Date</th><td>{e(date.strftime('%Y-%m-%d %H:%M'))}</td></tr>",
         f"<tr><th>Model</th><td>{e(model_name)} (version {e(model_version)})</td></tr>",
         f"<tr><th>Decision threshold</th><td>{threshold:.3f} (Parasitized when P(Parasitized) &ge; threshold)</td></tr>",
-        f"<tr><th>Files</th><td>{len(results)}</td></tr>",
-        f"<tr><th>Cells scored</th><td>{scored}</td></tr>",
-        f"<tr><th>Parasitized</th><td>{para}{share}</td></tr>",
-        f"<tr><th>Uninfected</th><td>{counts[CLASS_NAMES[1]]}</td></tr>",
-        f"<tr><th>Could not be read</th><td>{failed}</td></tr>",
+        f"<tr><th>Files</th><td>{counts.total}</td></tr>",
+        f"<tr><th>Cells scored</th><td>{counts.scored}</td></tr>",
+        f"<tr><th>{PARASITIZED}</th><td>{counts.parasitized}{share}</td></tr>",
+        f"<tr><th>{UNINFECTED}</th><td>{counts.uninfected}</td></tr>",
+        f"<tr><th>Could not be read</th><td>{counts.failed}</td></tr>",
         "</table>",
     ]
     metrics = metrics_for_results(results, threshold)
     if metrics is not None:
         png = base64.b64encode(confusion_png(metrics)).decode("ascii")
-        rows = "".join(
-            f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in (
-                ("Labelled cells", str(metrics.n)), ("Accuracy", _pct(metrics.accuracy)),
-                ("Sensitivity (Parasitized recall)", _pct(metrics.sensitivity)),
-                ("Specificity (Uninfected recall)", _pct(metrics.specificity)),
-                ("Precision", _pct(metrics.precision)), ("F1", _pct(metrics.f1)),
-                ("ROC AUC", "n/a (needs both classes)" if metrics.roc_auc is None else f"{metrics.roc_auc:.4f}")))
+        rows = f"<tr><th>Labelled cells</th><td>{metrics.n}</td></tr>" + "".join(
+            f"<tr><th>{spec.label}{f' ({spec.detail})' if spec.detail else ''}</th>"
+            f"<td>{spec.format(getattr(metrics, spec.name))}</td></tr>" for spec in METRICS)
         out += ["<h2>Against the known labels</h2><div class='side'>",
                 f"<img alt='Confusion matrix' src='data:image/png;base64,{png}'>",
                 f"<table>{rows}</table></div>"]
