@@ -173,3 +173,20 @@ def test_labelled_folder_end_to_end(labelled_folder, tiny_classifier):
     results = score_all(items, tiny_classifier)
     assert len(results) == 12 and all(r.ok for r in results)
     assert sorted(r.truth for r in results) == ["Parasitized"] * 6 + ["Uninfected"] * 6
+
+
+def test_batch_hook_sees_each_readable_file_s_pixels_beside_its_result(mixed_files, tiny_classifier):
+    """The window makes thumbnails from the hook's pixels: pixels[k] must be results[good[k]]'s."""
+    seen = []
+
+    def hook(pixels, good, results):
+        assert len(pixels) == len(good)
+        for k, i in enumerate(good):
+            assert results[i].ok
+            expected = load_for_model(results[i].path, tiny_classifier.input_size)
+            seen.append((results[i].path.name, np.array_equal(pixels[k], expected)))
+        assert all(not results[i].ok for i in set(range(len(results))) - set(good))
+
+    results = [r for chunk in score(mixed_files, tiny_classifier, batch_size=4, on_batch=hook) for r in chunk]
+    assert sorted(name for name, _ in seen) == sorted(r.path.name for r in results if r.ok)
+    assert all(same for _, same in seen)

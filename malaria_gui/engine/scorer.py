@@ -24,6 +24,11 @@ from malaria_gui.engine.model import Classifier
 from malaria_gui.engine.preprocess import prepare
 
 ProgressCallback = Callable[[int, int | None], None]
+# on_batch(pixels, good, results): ``pixels`` holds the decoded, preprocessed images of the
+# files that could be read, ``pixels[k]`` being the one of ``results[good[k]]``. Called once
+# per batch before it is yielded, so a caller can reuse what was decoded (the window makes
+# its thumbnails from it) without decoding twice.
+BatchHook = Callable[[np.ndarray, list[int], list["Result"]], None]
 
 
 @dataclass(slots=True)
@@ -74,12 +79,14 @@ def score(
     cancel: threading.Event | None = None,
     decode_workers: int = 2,
     prefetch: int = 2,
+    on_batch: BatchHook | None = None,
 ) -> Iterator[list[Result]]:
     """Yield results in input order, one list per batch, until done or ``cancel`` is set.
 
     Every input item gets exactly one result unless scoring is cancelled; results already
     yielded are final. ``progress(done, total)`` is called after each batch (``total`` is
-    None when ``items`` has no length).
+    None when ``items`` has no length); ``on_batch`` (see :data:`BatchHook`) before each batch
+    is yielded.
     """
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     cancel = cancel or threading.Event()
@@ -137,6 +144,8 @@ def score(
             results = [
                 Result(item.path, p_by_index.get(i), errors.get(i), item.truth) for i, item in enumerate(chunk)
             ]
+            if on_batch is not None:
+                on_batch(batch, good, results)
             done += len(results)
             yield results
             if progress is not None:
