@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -29,7 +28,6 @@ def make_app() -> QApplication:
 
 def run(paths: list[str], model: Path | None = None) -> int:
     """Open the window at once; the model loads in the background and ``paths`` are queued."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     app = make_app()
     from malaria_gui.gui.main_window import MainWindow
 

@@ -6,17 +6,8 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from malaria_gui.engine.labels import PARASITIZED
-from malaria_gui.gui.results_model import (
-    CAPTION_ROLE, ERROR_COLOUR, PARASITIZED_COLOUR, PREDICTION_ROLE, PROBABILITY_ROLE, UNINFECTED_COLOUR,
-)
-from malaria_gui.gui.worker import THUMB_SIZE
-
-
-def class_colour(prediction: str | None) -> QColor:
-    if prediction is None:
-        return ERROR_COLOUR
-    return PARASITIZED_COLOUR if prediction == PARASITIZED else UNINFECTED_COLOUR
+from malaria_gui.gui.results_model import CAPTION_ROLE, PREDICTION_ROLE, PROBABILITY_ROLE, class_colour
+from malaria_gui.gui.scoring_process import THUMB_SIZE
 
 
 class ConfidenceBarDelegate(QStyledItemDelegate):

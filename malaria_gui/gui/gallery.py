@@ -1,4 +1,5 @@
-"""The gallery: the same filtered, sorted rows as the table, shown as captioned tiles."""
+"""The gallery: the same filtered, sorted rows as the table, shown as captioned tiles
+(thumbnail framed in the predicted class's colour, prediction and confidence beneath)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from malaria_gui.gui.delegates import GalleryTileDelegate
 from malaria_gui.gui.results_model import COL_IMAGE
+from malaria_gui.gui.session import Session
 
 
 class GalleryView(QListView):
     """A QListView in icon mode; uniform tile sizes keep layout cheap with 20,000 items."""
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setResizeMode(QListView.ResizeMode.Adjust)
@@ -23,4 +25,5 @@ class GalleryView(QListView):
         self.setGridSize(GalleryTileDelegate.TILE)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setItemDelegate(GalleryTileDelegate(self))
+        self.setModel(session.proxy)
         self.setModelColumn(COL_IMAGE)

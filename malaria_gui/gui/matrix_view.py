@@ -1,4 +1,6 @@
-"""The confusion matrix (a matplotlib canvas) and the metrics beside it, for labelled input.
+"""The matrix panel: for labelled input, the confusion matrix at the current threshold (a
+matplotlib canvas; clicking a cell lists those images) and the metrics beside it. Hidden
+while no labelled row has been scored.
 
 Matplotlib is imported only when the first labelled result arrives (the worker warms the
 import in the background), so it never delays the window's first appearance.
@@ -10,24 +12,17 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from malaria_gui.engine.labels import CLASS_NAMES
-from malaria_gui.engine.metrics import Metrics
-
-METRIC_NAMES = (("accuracy", "Accuracy"), ("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
-                ("precision", "Precision"), ("f1", "F1"), ("roc_auc", "ROC AUC"))
-
-
-def format_value(name: str, value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" if name == "roc_auc" else f"{100 * value:.1f}%"
+from malaria_gui.engine.metrics import METRICS, Metrics
+from malaria_gui.gui.session import Session
 
 
 class MatrixPanel(QWidget):
-    """Shows a Metrics; a click on a matrix cell emits (true class, predicted class)."""
+    """Shows the session's metrics; a click on a matrix cell emits (true class, predicted
+    class) and filters the rows to that cell."""
 
     cell_clicked = Signal(str, str)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
         self._canvas = None
         self._axes = None
@@ -39,16 +34,28 @@ class MatrixPanel(QWidget):
         layout.addLayout(self._canvas_box, 3)
         form = QFormLayout()
         self.value_labels: dict[str, QLabel] = {}
-        for key, title in METRIC_NAMES:
+        for spec in METRICS:
             label = QLabel("n/a")
-            label.setObjectName(f"metric_{key}")
+            label.setObjectName(f"metric_{spec.name}")
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self.value_labels[key] = label
-            form.addRow(title + ":", label)
+            self.value_labels[spec.name] = label
+            form.addRow(spec.label + ":", label)
         self._hint = QLabel("Click a cell to list\nthose images.")
         self._hint.setStyleSheet("color: #7f8c8d;")
         form.addRow(self._hint)
         layout.addLayout(form, 2)
+        self.hide()
+        self.cell_clicked.connect(session.filter_cell)
+        session.metrics_changed.connect(self._on_metrics_changed)
+
+    def _on_metrics_changed(self, metrics: Metrics | None, auc_pending: bool) -> None:
+        self.setVisible(metrics is not None)
+        self.update_metrics(metrics, auc_pending)
+
+    @property
+    def canvas(self):
+        """The matplotlib canvas (None until the first labelled result or the warm-up)."""
+        return self._canvas
 
     def warm_up(self) -> None:
         """Build a throw-away matrix figure: the first one (fonts, tick machinery) costs
@@ -88,8 +95,8 @@ class MatrixPanel(QWidget):
             for label in self.value_labels.values():
                 label.setText("n/a")
             return
-        for key, _ in METRIC_NAMES:
-            self.value_labels[key].setText(format_value(key, getattr(metrics, key)))
+        for spec in METRICS:
+            self.value_labels[spec.name].setText(spec.format(getattr(metrics, spec.name)))
         if auc_pending:
             self.value_labels["roc_auc"].setText("after the run")
         self._ensure_canvas()

@@ -1,4 +1,5 @@
-"""The model card dialog: what the model is, what it was trained on, how well it did."""
+"""What the window says about the model: the card dialog (what the model is, what it was
+trained on, how well it did) and the banner shown when no model could be loaded."""
 
 from __future__ import annotations
 
@@ -11,22 +12,28 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QScrollArea, QTextBrowser, QVBoxLayout, QWidget
 
 from malaria_gui import __version__
+from malaria_gui.engine.metrics import METRIC_BY_NAME
+from malaria_gui.gui.scoring_process import ModelInfo
+from malaria_gui.gui.session import Session
 from malaria_gui.resources import card_path_for
 
 
-def _pct(value) -> str:
-    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else html.escape(str(value))
+def _card_value(key: str, value) -> str:
+    spec = METRIC_BY_NAME.get(key)
+    if spec is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return spec.format(float(value))
+    return html.escape(str(value))
 
 
-def card_html(info: dict | None) -> str:
+def card_html(info: ModelInfo | None) -> str:
     """The card as readable HTML; tolerant of missing keys (an older or hand-made card)."""
-    if not info:
+    if info is None:
         return "<p>No model is loaded.</p>"
-    card = info.get("card") or {}
+    card = info.card or {}
     e = html.escape
-    parts = [f"<h2>{e(str(info.get('name', 'model')))} <small>version {e(str(info.get('version', '?')))}</small></h2>",
-             f"<p><b>File:</b> {e(str(info.get('path', '')))}<br><b>Decision threshold:</b> "
-             f"{float(info.get('threshold', 0.5)):.3f} (Parasitized when P(Parasitized) &ge; threshold)</p>"]
+    parts = [f"<h2>{e(info.name)} <small>version {e(info.version)}</small></h2>",
+             f"<p><b>File:</b> {e(info.path)}<br><b>Decision threshold:</b> "
+             f"{info.threshold:.3f} (Parasitized when P(Parasitized) &ge; threshold)</p>"]
     if not card:
         parts.append("<p><i>This model has no card (NAME.card.json beside it): nothing is known about "
                      "its training or accuracy.</i></p>")
@@ -48,10 +55,10 @@ def card_html(info: dict | None) -> str:
     if isinstance(metrics, dict):
         parts.append("<h3>Metrics</h3>")
         for name, values in metrics.items():
-            if isinstance(values, dict) and any(k in values for k in ("accuracy", "sensitivity")):
-                cells = "".join(f"<tr><td>{e(k)}</td><td>{_pct(values[k]) if k != 'roc_auc' else e(str(values[k]))}"
-                                f"</td></tr>" for k in ("accuracy", "sensitivity", "specificity", "precision",
-                                                         "f1", "roc_auc", "n", "threshold") if k in values)
+            if isinstance(values, dict) and any(k in values for k in METRIC_BY_NAME):
+                cells = "".join(f"<tr><td>{e(METRIC_BY_NAME[k].label if k in METRIC_BY_NAME else k)}</td>"
+                                f"<td>{_card_value(k, values[k])}</td></tr>"
+                                for k in (*METRIC_BY_NAME, "n", "threshold") if k in values)
                 parts.append(f"<p><b>{e(name.replace('_', ' '))}</b></p><table cellpadding=2>{cells}</table>")
     training = card.get("training")
     if isinstance(training, dict):
@@ -60,18 +67,37 @@ def card_html(info: dict | None) -> str:
     return "".join(parts)
 
 
-def plot_paths(info: dict | None) -> list[Path]:
+def plot_paths(info: ModelInfo | None) -> list[Path]:
     """The card's PNG plots that exist beside the model (none, some or all may be missing)."""
-    if not info or not info.get("path"):
+    if info is None or not info.path:
         return []
-    plots = (info.get("card") or {}).get("plots") or {}
+    plots = (info.card or {}).get("plots") or {}
     names = plots.values() if isinstance(plots, dict) else plots if isinstance(plots, list) else []
-    folder = card_path_for(info["path"]).parent
+    folder = card_path_for(info.path).parent
     return [folder / str(n) for n in names if (folder / str(n)).is_file()]
 
 
+class ModelBanner(QLabel):
+    """Shown across the window while no model could be loaded, saying why and what to do."""
+
+    def __init__(self, session: Session, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hide()
+        session.model_failed.connect(self._on_model_failed)
+        session.model_changed.connect(self.hide)
+
+    def _on_model_failed(self, message: str) -> None:
+        self.setText(f"<b>The model could not be loaded.</b> {html.escape(message)}<br>Files can be listed but "
+                     "not scored. Use File &gt; Load another model..., or start with "
+                     "<code>malaria-gui --model FILE.keras</code>.")
+        self.show()
+
+
 class ModelCardDialog(QDialog):
-    def __init__(self, info: dict | None, parent=None) -> None:
+    def __init__(self, info: ModelInfo | None, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"Model card - malaria-gui {__version__}")
         self.resize(760, 640)

@@ -16,22 +16,29 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QBrush, QColor, QPixmap
 
-from malaria_gui.engine.labels import PARASITIZED, UNINFECTED
+from malaria_gui.engine import labels
+from malaria_gui.engine.labels import DEFAULT_THRESHOLD, PARASITIZED, UNINFECTED
+from malaria_gui.engine.metrics import ClassCounts, count_classes
 from malaria_gui.engine.scorer import Result
-from malaria_gui.gui.worker import Row
+from malaria_gui.gui.scoring_process import Row
 
 COL_IMAGE, COL_FILE, COL_PREDICTION, COL_CONFIDENCE, COL_TRUTH, COL_NOTE = range(6)
 HEADERS = ("Image", "File", "Prediction", "P(Parasitized)", "True label", "Note")
 
 PROBABILITY_ROLE = Qt.ItemDataRole.UserRole + 1  # float, or None for an unreadable file
-PATH_ROLE = Qt.ItemDataRole.UserRole + 2
-PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 3
-CAPTION_ROLE = Qt.ItemDataRole.UserRole + 4
-ERROR_ROLE = Qt.ItemDataRole.UserRole + 5
+PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 2
+CAPTION_ROLE = Qt.ItemDataRole.UserRole + 3
 
-PARASITIZED_COLOUR = QColor("#c0392b")
-UNINFECTED_COLOUR = QColor("#2e86c1")
-ERROR_COLOUR = QColor("#7f8c8d")
+PARASITIZED_COLOUR = QColor(labels.CLASS_COLOURS[PARASITIZED])
+UNINFECTED_COLOUR = QColor(labels.CLASS_COLOURS[UNINFECTED])
+ERROR_COLOUR = QColor(labels.ERROR_COLOUR)
+
+
+def class_colour(prediction: str | None) -> QColor:
+    """The colour of a predicted class; grey for a file that could not be read."""
+    if prediction is None:
+        return ERROR_COLOUR
+    return PARASITIZED_COLOUR if prediction == PARASITIZED else UNINFECTED_COLOUR
 
 # Sort keys offered to the user (the table header maps its columns onto these too).
 SORT_INPUT, SORT_LEAST_CONFIDENT, SORT_P, SORT_NAME, SORT_TRUTH, SORT_PREDICTION, SORT_ERROR = (
@@ -56,7 +63,8 @@ class ResultsModel(QAbstractTableModel):
         self._thumbs: list[bytes | None] = []
         self._order: list[int] = []  # arrival number of each row, for "input order"
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()  # keyed by arrival number
-        self._threshold = 0.5
+        self._threshold = DEFAULT_THRESHOLD
+        self.revision = 0  # bumped whenever rows are added, removed or change their data
         self._sort_key = SORT_INPUT
         self._sort_descending = False
 
@@ -75,6 +83,7 @@ class ResultsModel(QAbstractTableModel):
             self._thumbs.append(row.thumb)
             self._order.append(start + i)
         self._p = np.asarray(self._p_list, dtype=np.float64)
+        self.revision += 1
         self.endInsertRows()
 
     def clear(self) -> None:
@@ -83,6 +92,7 @@ class ResultsModel(QAbstractTableModel):
         self._p = np.empty(0, dtype=np.float64)
         self._truth, self._errors, self._thumbs, self._order = [], [], [], []
         self._pixmaps.clear()
+        self.revision += 1
         self.endResetModel()
 
     # ---- threshold and derived values ------------------------------------------------
@@ -113,9 +123,6 @@ class ResultsModel(QAbstractTableModel):
     def truths(self) -> list[str | None]:
         return self._truth
 
-    def errors(self) -> list[str | None]:
-        return self._errors
-
     def path(self, row: int) -> str:
         return self._paths[row]
 
@@ -128,12 +135,14 @@ class ResultsModel(QAbstractTableModel):
             for i in rows
         ]
 
-    def counts(self) -> dict[str, int]:
-        p = self._p
-        scored = p[~np.isnan(p)]
-        parasitized = int((scored >= self._threshold).sum())
-        return {"total": len(p), "scored": int(scored.size), "parasitized": parasitized,
-                "uninfected": int(scored.size) - parasitized, "failed": int(len(p) - scored.size)}
+    def counts(self) -> ClassCounts:
+        return count_classes(self._p, self._threshold)
+
+    def error(self, row: int) -> str | None:
+        return self._errors[row]
+
+    def name(self, row: int) -> str:
+        return self._names[row]
 
     # ---- Qt model interface -----------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature
@@ -187,10 +196,6 @@ class ResultsModel(QAbstractTableModel):
             return self.prediction(row)
         if role == CAPTION_ROLE:
             return self.caption(row)
-        if role == ERROR_ROLE:
-            return self._errors[row]
-        if role == PATH_ROLE:
-            return self._paths[row]
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._paths[row] + (f"\n{self._errors[row]}" if self._errors[row] else "")
         if role == Qt.ItemDataRole.ForegroundRole and col in (COL_PREDICTION, COL_NOTE):
@@ -285,10 +290,6 @@ class ResultsFilter(QSortFilterProxyModel):
         super().__init__(parent)
         self._filter = FILTER_ALL
         self._cell: tuple[str, str] | None = None  # (true class, predicted class)
-        self._text = ""
-
-    def current_filter(self) -> str:
-        return self._filter
 
     def cell(self) -> tuple[str, str] | None:
         return self._cell
@@ -303,11 +304,6 @@ class ResultsFilter(QSortFilterProxyModel):
         self._filter, self._cell = "cell", (truth, predicted)
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
-    def set_text(self, text: str) -> None:
-        self.beginFilterChange()
-        self._text = text.casefold().strip()
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
     def depends_on_threshold(self) -> bool:
         return self._filter not in (FILTER_ALL, FILTER_ERRORS)
 
@@ -320,19 +316,17 @@ class ResultsFilter(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
         model: ResultsModel = self.sourceModel()
-        if self._text and self._text not in model._names[source_row].casefold():
-            return False
         f = self._filter
         if f == FILTER_ALL:
             return True
         if f == FILTER_ERRORS:
-            return model._errors[source_row] is not None
+            return model.error(source_row) is not None
         prediction = model.prediction(source_row)
         if f == FILTER_PARASITIZED:
             return prediction == PARASITIZED
         if f == FILTER_UNINFECTED:
             return prediction == UNINFECTED
-        truth = model._truth[source_row]
+        truth = model.truths()[source_row]
         if f == FILTER_MISCLASSIFIED:
             return prediction is not None and truth is not None and truth != prediction
         if f == "cell" and self._cell is not None:

@@ -7,10 +7,11 @@ interpreter to itself. It is Qt-free; :class:`malaria_gui.gui.worker.ScoringWork
 it, feeds it one job at a time over a pipe and turns what it sends back into Qt signals.
 A crash in a decoder now costs this process, not the window: the worker restarts it.
 
-Messages back are tuples named for the worker's signals: ("model_loading", path), ("model_ready", info),
-("model_failed", text), ("scanning", generation, found), ("folder_added", path),
-("batch_started", generation, n), ("chunk_ready", generation, rows), ("batch_finished",
-generation, cancelled), and ("done",) after every job.
+Jobs and answers are the frozen dataclasses below (pickled across the pipe): the worker
+sends :class:`LoadModel`, :class:`Reset`, :class:`Score` or :class:`Stop`; the process
+answers with :class:`ModelLoading`, :class:`ModelReady`, :class:`ModelFailed`,
+:class:`Scanning`, :class:`FolderAdded`, :class:`BatchStarted`, :class:`ChunkReady`,
+:class:`BatchFinished`, and :class:`JobDone` after every job.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from malaria_gui.engine.labels import path_key
+
 THUMB_SIZE = 64
 BATCH_SIZE = 256  # as the CLI; one batch takes about a quarter of a second, so Cancel acts at once
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One file's outcome as the window stores it (plain data: pickled across the pipe)."""
 
@@ -36,6 +39,97 @@ class Row:
     error: str | None
     truth: str | None
     thumb: bytes | None  # JPEG bytes, THUMB_SIZE square
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the window knows of the loaded model (its card is the JSON beside the file)."""
+
+    name: str
+    version: str
+    threshold: float  # the card's threshold (or the default when the card names none)
+    card: dict
+    path: str
+    input_size: int
+
+    @property
+    def key(self) -> str:
+        """Names the model in the settings (the user's threshold is remembered per model)."""
+        return f"{self.name}-{self.version}".replace("/", "_")
+
+
+# ---- jobs: worker -> process ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LoadModel:
+    path: str | None  # None: the bundled model
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """Forget the files seen this session (the duplicate check starts afresh)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    generation: int
+    paths: tuple[str, ...]
+    batch_size: int = BATCH_SIZE
+    pause_s: float = 0.0  # after each batch (tests use it to act in the middle of a run)
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    pass
+
+
+# ---- answers: process -> worker --------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ModelLoading:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReady:
+    info: ModelInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFailed:
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scanning:
+    generation: int
+    found: int
+
+
+@dataclass(frozen=True, slots=True)
+class FolderAdded:
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStarted:
+    generation: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkReady:
+    generation: int
+    rows: list[Row]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFinished:
+    generation: int
+    cancelled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobDone:
+    pass
 
 
 def make_thumbnail(rgb: np.ndarray, size: int = THUMB_SIZE) -> bytes | None:
@@ -52,25 +146,6 @@ def make_thumbnail(rgb: np.ndarray, size: int = THUMB_SIZE) -> bytes | None:
         return None
 
 
-class _ThumbnailingClassifier:
-    """Wraps a Classifier so each predicted batch also yields thumbnails (no second decode)."""
-
-    def __init__(self, classifier, pause_s: float = 0.0) -> None:
-        self._classifier = classifier
-        self._pause_s = pause_s
-        self.thumbs: list[bytes | None] = []
-
-    @property
-    def input_size(self) -> int:
-        return self._classifier.input_size
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        self.thumbs = [make_thumbnail(image) for image in batch]
-        if self._pause_s:
-            time.sleep(self._pause_s)
-        return self._classifier.predict(batch)
-
-
 class Service:
     """The scoring state of one process: the model and the files already seen this session."""
 
@@ -85,26 +160,21 @@ class Service:
         from malaria_gui.resources import default_model_path
 
         model_path = Path(path) if path is not None else default_model_path()
-        self.send(("model_loading", str(model_path)))
+        self.send(ModelLoading(str(model_path)))
         try:
             classifier = load_classifier(model_path)
         except ModelError as exc:
             self.classifier = None
-            self.send(("model_failed", str(exc)))
+            self.send(ModelFailed(str(exc)))
             return
         self.classifier = classifier
         # JAX and Keras leave many long-lived objects; freezing them out of the collector
         # keeps every later collection short.
         gc.collect()
         gc.freeze()
-        self.send(("model_ready", {
-            "name": classifier.name,
-            "version": classifier.version,
-            "threshold": classifier.threshold,
-            "card": classifier.card,
-            "path": str(model_path),
-            "input_size": classifier.input_size,
-        }))
+        self.send(ModelReady(ModelInfo(name=classifier.name, version=classifier.version,
+                                       threshold=classifier.threshold, card=classifier.card,
+                                       path=str(model_path), input_size=classifier.input_size)))
 
     def reset(self) -> None:
         self.seen.clear()
@@ -114,59 +184,65 @@ class Service:
 
         for path in paths:  # stat() here, not on the GUI thread: 20,000 dropped files or a slow share
             if os.path.isdir(path):
-                self.send(("folder_added", os.path.realpath(path)))
+                self.send(FolderAdded(os.path.realpath(path)))
         items = []
         last = time.monotonic()
         for item in iter_images(paths):
             if self.cancel.is_set():
                 return []
-            key = os.path.normcase(os.path.abspath(item.path))
+            key = path_key(item.path)
             if key in self.seen:
                 continue
             self.seen.add(key)
             items.append(item)
             now = time.monotonic()
             if now - last > 0.2:
-                self.send(("scanning", generation, len(items)))
+                self.send(Scanning(generation, len(items)))
                 last = now
         return items
 
-    def score(self, generation: int, paths: list[str], batch_size: int = BATCH_SIZE, pause_s: float = 0.0) -> None:
+    def score(self, job: Score) -> None:
         from malaria_gui.engine.scorer import score
 
-        items = self._scan(generation, paths)
+        generation = job.generation
+        items = self._scan(generation, list(job.paths))
         cancel = self.cancel
         if cancel.is_set() or not items:
             if not items and not cancel.is_set():
-                self.send(("batch_started", generation, 0))
-            self.send(("batch_finished", generation, cancel.is_set()))
+                self.send(BatchStarted(generation, 0))
+            self.send(BatchFinished(generation, cancel.is_set()))
             return
         if self.classifier is None:
             # No model: still list every file, with the reason it has no score.
-            self.send(("batch_started", generation, len(items)))
+            self.send(BatchStarted(generation, len(items)))
             rows = [Row(str(it.path), None, "not scored: no model loaded", it.truth, None) for it in items]
             for it in items:  # let the user add them again once a model is loaded
-                self.seen.discard(os.path.normcase(os.path.abspath(it.path)))
+                self.seen.discard(path_key(it.path))
             for start in range(0, len(rows), 1000):
-                self.send(("chunk_ready", generation, rows[start:start + 1000]))
-            self.send(("batch_finished", generation, False))
+                self.send(ChunkReady(generation, rows[start:start + 1000]))
+            self.send(BatchFinished(generation, False))
             return
-        self.send(("batch_started", generation, len(items)))
-        wrapped = _ThumbnailingClassifier(self.classifier, pause_s)
-        for chunk in score(items, wrapped, batch_size=batch_size, cancel=cancel):  # type: ignore[arg-type]
-            thumbs = iter(wrapped.thumbs)
-            rows = [
-                Row(str(r.path), r.p_parasitized, r.error, r.truth, next(thumbs, None) if r.ok else None)
-                for r in chunk
-            ]
-            self.send(("chunk_ready", generation, rows))
+        self.send(BatchStarted(generation, len(items)))
+        rows: list[Row] = []
+
+        def to_rows(pixels: np.ndarray, good: list[int], results: list) -> None:
+            """Thumbnails from the pixels the model was given: nothing is decoded twice."""
+            thumbs: list[bytes | None] = [None] * len(results)
+            for k, i in enumerate(good):
+                thumbs[i] = make_thumbnail(pixels[k])
+            rows[:] = [Row(str(r.path), r.p_parasitized, r.error, r.truth, t) for r, t in zip(results, thumbs)]
+            if job.pause_s:
+                time.sleep(job.pause_s)
+
+        for _ in score(items, self.classifier, batch_size=job.batch_size, cancel=cancel, on_batch=to_rows):
+            self.send(ChunkReady(generation, list(rows)))
             if cancel.is_set():
                 break
-        self.send(("batch_finished", generation, cancel.is_set()))
+        self.send(BatchFinished(generation, cancel.is_set()))
 
 
 def serve(conn, cancel) -> None:
-    """The process's main loop: one job at a time from ``conn``, answered with ("done",)."""
+    """The process's main loop: one job at a time from ``conn``, each answered last by JobDone."""
     try:
         os.nice(10)  # the window's process wins the CPU when it needs it
     except (AttributeError, OSError):
@@ -177,17 +253,16 @@ def serve(conn, cancel) -> None:
             job = conn.recv()
         except (EOFError, OSError):  # the window is gone
             return
-        kind = job[0]
-        if kind == "stop":
+        if isinstance(job, Stop):
             conn.close()
             os._exit(0)  # nothing to flush; skips tearing down JAX, so the window closes at once
         try:
-            if kind == "load":
-                service.load(job[1])
-            elif kind == "reset":
+            if isinstance(job, LoadModel):
+                service.load(job.path)
+            elif isinstance(job, Reset):
                 service.reset()
-            elif kind == "score":
-                service.score(*job[1:])
+            elif isinstance(job, Score):
+                service.score(job)
         except Exception as exc:  # the process must survive anything a job does
-            conn.send(("model_failed", f"unexpected error: {type(exc).__name__}: {exc}"))
-        conn.send(("done",))
+            conn.send(ModelFailed(f"unexpected error: {type(exc).__name__}: {exc}"))
+        conn.send(JobDone())

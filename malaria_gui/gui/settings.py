@@ -51,6 +51,9 @@ class Settings:
     def set_threshold_for(self, model_key: str, value: float) -> None:
         self._s.setValue(f"threshold/{model_key}", float(value))
 
+    def clear_threshold_for(self, model_key: str) -> None:
+        self._s.remove(f"threshold/{model_key}")
+
     def geometry(self) -> QByteArray | None:
         value = self._s.value("window/geometry")
         return value if isinstance(value, QByteArray) else None

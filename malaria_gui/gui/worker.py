@@ -18,24 +18,34 @@ import multiprocessing
 import queue
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from malaria_gui.gui.scoring_process import BATCH_SIZE, THUMB_SIZE, Row, make_thumbnail, serve
+from malaria_gui.gui.scoring_process import (
+    BATCH_SIZE, BatchFinished, BatchStarted, ChunkReady, FolderAdded, JobDone, LoadModel, ModelFailed, ModelLoading,
+    ModelReady, Reset, Scanning, Score, Stop, serve,
+)
 
-__all__ = ["BATCH_SIZE", "THUMB_SIZE", "Row", "ScoringWorker", "make_thumbnail"]
-
-_RELAYED = frozenset({"model_loading", "model_ready", "model_failed", "scanning", "folder_added",
-                      "batch_started", "chunk_ready", "batch_finished"})
 STOP_GRACE_S = 0.5  # how long closing waits for the process to finish its job (a batch) before killing it
 
 
+@dataclass(frozen=True, slots=True)
+class _ScoreRequest:
+    """A score job as queued here: ``epoch`` voids it after a cancel, ``ticket`` comes back with idle."""
+
+    generation: int
+    paths: tuple[str, ...]
+    epoch: int
+    ticket: int
+
+
 class ScoringWorker(QThread):
-    """Runs jobs in order: ("load", model path), ("score", generation, paths), ("stop",)."""
+    """Runs jobs in order (load a model, reset, scan and score, stop) and relays the answers."""
 
     model_loading = Signal(str)  # model path
-    model_ready = Signal(object)  # dict: name, version, threshold, card, path, input_size
+    model_ready = Signal(object)  # scoring_process.ModelInfo
     model_failed = Signal(str)  # a message for the user
     scanning = Signal(int, int)  # generation, files found so far
     folder_added = Signal(str)  # a folder the user added (for the recent-folders menu)
@@ -61,16 +71,16 @@ class ScoringWorker(QThread):
         self._epoch = 0  # bumped by cancel(): score jobs queued before it are void
         self._process = None
         self._conn = None
-        self._model_path = model_path  # reloaded by a new process after a crash
-        self._jobs.put(("load", model_path))
+        self._model_path = None if model_path is None else str(model_path)  # reloaded after a crash
+        self._jobs.put(LoadModel(None if model_path is None else str(model_path)))
 
     # ---- called from the GUI thread -------------------------------------------------
     def add_paths(self, generation: int, paths: list[str], ticket: int = 0) -> None:
         """Queue a scan-and-score job; ``ticket`` comes back with ``idle`` once it is done."""
-        self._jobs.put(("score", generation, list(paths), self._epoch, ticket))
+        self._jobs.put(_ScoreRequest(generation, tuple(paths), self._epoch, ticket))
 
     def load_model(self, path: Path | None) -> None:
-        self._jobs.put(("load", path))
+        self._jobs.put(LoadModel(None if path is None else str(path)))
 
     def cancel(self) -> None:
         """Stop the running job at the next batch and drop the queued score jobs."""
@@ -82,7 +92,7 @@ class ScoringWorker(QThread):
         """Forget the session: cancel everything; later jobs start a fresh duplicate check."""
         self._generation = generation
         self.cancel()
-        self._jobs.put(("reset", generation))
+        self._jobs.put(Reset())
 
     def stop(self) -> None:
         """Cancel everything and end the thread (and the process); the caller then wait()s."""
@@ -90,7 +100,7 @@ class ScoringWorker(QThread):
         self._drain(keep_loads=False)
         self._stop_requested = time.monotonic()
         self._cancel.set()
-        self._jobs.put(("stop",))
+        self._jobs.put(Stop())
 
     @property
     def process_id(self) -> int | None:
@@ -104,9 +114,9 @@ class ScoringWorker(QThread):
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
-            if job[0] == "score":
-                self._last_ticket = max(self._last_ticket, job[4])
-            elif keep_loads and job[0] in ("load", "reset"):
+            if isinstance(job, _ScoreRequest):
+                self._last_ticket = max(self._last_ticket, job.ticket)
+            elif keep_loads and isinstance(job, (LoadModel, Reset)):
                 kept.append(job)
         for job in kept:
             self._jobs.put(job)
@@ -130,26 +140,26 @@ class ScoringWorker(QThread):
         try:
             while True:
                 job = self._jobs.get()
-                kind = job[0]
-                if kind == "stop":
+                if isinstance(job, Stop):
                     return
                 self._cancel.clear()
-                if kind == "load":
-                    self._model_path = job[1]
-                    self._run_job(("load", None if job[1] is None else str(job[1])))
-                elif kind == "reset":
-                    self._run_job(("reset",))
-                elif kind == "score" and job[1] == self._generation and job[3] == self._epoch:
-                    if not self._run_job(("score", job[1], job[2], self.batch_size, self.pause_s)):
-                        self.batch_finished.emit(job[1], True)
-                if kind == "score":
-                    self._last_ticket = max(self._last_ticket, job[4])
+                if isinstance(job, LoadModel):
+                    self._model_path = job.path
+                    self._run_job(job)
+                elif isinstance(job, Reset):
+                    self._run_job(job)
+                elif isinstance(job, _ScoreRequest):
+                    if job.generation == self._generation and job.epoch == self._epoch:
+                        message = Score(job.generation, job.paths, self.batch_size, self.pause_s)
+                        if not self._run_job(message):
+                            self.batch_finished.emit(job.generation, True)
+                    self._last_ticket = max(self._last_ticket, job.ticket)
                 if self._jobs.empty():
                     self.idle.emit(self._last_ticket)
         finally:
             self._end_process()
 
-    def _run_job(self, message: tuple) -> bool:
+    def _run_job(self, message: LoadModel | Reset | Score) -> bool:
         """Send one job and relay its answers until it is done; False if the process died."""
         if self._stop_requested is not None:
             return True
@@ -165,17 +175,32 @@ class ScoringWorker(QThread):
                         raise EOFError
                     continue
                 answer = self._conn.recv()
-                if answer[0] == "done":
+                if isinstance(answer, JobDone):
                     return True
                 self._relay(answer)
         except (EOFError, OSError, BrokenPipeError):
             self._on_process_died()
             return False
 
-    def _relay(self, answer: tuple) -> None:
-        """Each answer is named for the signal that carries it on: ("chunk_ready", 3, rows)."""
-        if answer[0] in _RELAYED:
-            getattr(self, answer[0]).emit(*answer[1:])
+    def _relay(self, answer) -> None:
+        """Each answer goes on as the signal of the same name (queued onto the GUI thread)."""
+        match answer:
+            case ModelLoading(path):
+                self.model_loading.emit(path)
+            case ModelReady(info):
+                self.model_ready.emit(info)
+            case ModelFailed(message):
+                self.model_failed.emit(message)
+            case Scanning(generation, found):
+                self.scanning.emit(generation, found)
+            case FolderAdded(path):
+                self.folder_added.emit(path)
+            case BatchStarted(generation, total):
+                self.batch_started.emit(generation, total)
+            case ChunkReady(generation, rows):
+                self.chunk_ready.emit(generation, rows)
+            case BatchFinished(generation, cancelled):
+                self.batch_finished.emit(generation, cancelled)
 
     def _ensure_process(self) -> None:
         if self._process is not None and self._process.is_alive():
@@ -203,7 +228,7 @@ class ScoringWorker(QThread):
                 pending.append(self._jobs.get_nowait())
             except queue.Empty:
                 break
-        for job in [("load", self._model_path), *pending]:
+        for job in [LoadModel(self._model_path), *pending]:
             self._jobs.put(job)
 
     def _end_process(self, busy: bool = False) -> None:
@@ -213,7 +238,7 @@ class ScoringWorker(QThread):
             return
         if not busy:
             try:
-                conn.send(("stop",))
+                conn.send(Stop())
             except (OSError, BrokenPipeError, ValueError):
                 pass
             process.join(1.0)

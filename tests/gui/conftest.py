@@ -37,7 +37,7 @@ def make_window(qtbot, tiny_model_path):
         window.show()
         windows.append(window)
         if wait_for_model:
-            qtbot.waitUntil(lambda: window.model_info is not None, timeout=MODEL_TIMEOUT_MS)
+            qtbot.waitUntil(lambda: window.session.model_info is not None, timeout=MODEL_TIMEOUT_MS)
         return window
 
     yield make

@@ -16,20 +16,20 @@ from tests.gui.conftest import MODEL_TIMEOUT_MS, SCORE_TIMEOUT_MS, drop_paths, s
 
 
 def column_texts(window, column):
-    proxy = window.proxy
+    proxy = window.session.proxy
     return [proxy.index(r, column).data() for r in range(proxy.rowCount())]
 
 
 def test_drop_hint_then_folder_drop_scores_every_file(qtbot, window, labelled_folder):
-    assert window.stack.currentWidget() is window.drop_hint
+    assert window.results_views.currentWidget() is window.results_views.drop_hint
     score_and_wait(qtbot, window, [labelled_folder])
-    assert window.stack.currentWidget() is window.views
-    assert window.results.rowCount() == 12
-    assert sorted(window.results.truths()) == [PARASITIZED] * 6 + [UNINFECTED] * 6
+    assert window.results_views.currentWidget() is window.results_views.views
+    assert window.session.results.rowCount() == 12
+    assert sorted(window.session.results.truths()) == [PARASITIZED] * 6 + [UNINFECTED] * 6
     assert set(column_texts(window, COL_PREDICTION)) <= {PARASITIZED, UNINFECTED}
     assert "12</b> cells scored" in window.summary.text()
-    assert not window.progress.isVisible() and not window.cancel_button.isVisible()
-    assert "Done: 12 of 12" in window.rate_label.text()
+    assert not window.status.progress.isVisible() and not window.status.cancel_button.isVisible()
+    assert "Done: 12 of 12" in window.status.rate_label.text()
     # Labelled input: matrix and metrics shown.
     assert window.matrix.isVisible()
     assert window.matrix.metrics.n == 12
@@ -41,9 +41,9 @@ def test_files_dropped_while_model_loads_are_queued(qtbot, make_window, labelled
     files = sorted(labelled_folder.rglob("*.png"))[:3]
     with qtbot.waitSignal(window.scoring_finished, timeout=60_000):
         assert drop_paths(window, files)
-        assert window.model_info is None or window.results.rowCount() < 3  # not done synchronously
-    assert window.results.rowCount() == 3
-    assert window.model_info["name"] == "tiny-test-model"
+        assert window.session.model_info is None or window.session.results.rowCount() < 3  # not done synchronously
+    assert window.session.results.rowCount() == 3
+    assert window.session.model_info.name == "tiny-test-model"
 
 
 def test_broken_files_become_rows_with_their_reason(qtbot, window, labelled_folder, tmp_path):
@@ -53,14 +53,14 @@ def test_broken_files_become_rows_with_their_reason(qtbot, window, labelled_fold
     empty.write_bytes(b"")
     good = next(labelled_folder.rglob("*.png"))
     score_and_wait(qtbot, window, [good, broken, empty])
-    assert window.results.rowCount() == 3
+    assert window.session.results.rowCount() == 3
     notes = dict(zip(column_texts(window, 1), column_texts(window, COL_NOTE)))
     assert "empty" in notes["empty.jpg"]
     assert notes["broken.png"]
     assert column_texts(window, COL_PREDICTION).count("Unreadable") == 2
     assert "2 could not be read" in window.summary.text()
-    window.set_filter("errors")
-    assert window.visible_rows() == 2
+    window.session.set_filter("errors")
+    assert window.session.proxy.rowCount() == 2
 
 
 def test_adding_while_running_queues_and_duplicates_are_skipped(qtbot, window, labelled_folder):
@@ -68,56 +68,56 @@ def test_adding_while_running_queues_and_duplicates_are_skipped(qtbot, window, l
     with qtbot.waitSignal(window.scoring_finished, timeout=SCORE_TIMEOUT_MS):
         drop_paths(window, [parasitized])
         drop_paths(window, [labelled_folder])  # overlaps the first: those 6 must not appear twice
-    assert window.results.rowCount() == 12
-    assert len({window.results.path(r) for r in range(12)}) == 12
+    assert window.session.results.rowCount() == 12
+    assert len({window.session.results.path(r) for r in range(12)}) == 12
 
 
 def test_threshold_relabels_rows_counts_and_matrix(qtbot, window, labelled_folder):
     score_and_wait(qtbot, window, [labelled_folder])
-    with qtbot.waitSignal(window.metrics_updated, timeout=5000):
-        window.threshold_spin.setValue(0.0)
+    with qtbot.waitSignal(window.session.metrics_changed, timeout=5000):
+        window.threshold_control.spin.setValue(0.0)
     assert set(column_texts(window, COL_PREDICTION)) == {PARASITIZED}
-    assert window.results.counts()["parasitized"] == 12
+    assert window.session.results.counts().parasitized == 12
     assert "(100.0%)" in window.summary.text()
     assert window.matrix.metrics.confusion == ((6, 0), (6, 0))
-    with qtbot.waitSignal(window.metrics_updated, timeout=5000):
-        window.threshold_slider.setValue(window.threshold_slider.maximum())
-    assert window.threshold == 1.0 and window.threshold_spin.value() == 1.0
+    with qtbot.waitSignal(window.session.metrics_changed, timeout=5000):
+        window.threshold_control.slider.setValue(window.threshold_control.slider.maximum())
+    assert window.session.threshold == 1.0 and window.threshold_control.spin.value() == 1.0
     assert set(column_texts(window, COL_PREDICTION)) == {UNINFECTED}
     assert window.matrix.metrics.confusion == ((0, 6), (0, 6))
     assert window.matrix.value_labels["sensitivity"].text() == "0.0%"
     # ROC AUC ignores the threshold: computed once after the run, shown, and reused.
     from sklearn.metrics import roc_auc_score
 
-    truth = [t == PARASITIZED for t in window.results.truths()]
-    expected = roc_auc_score(truth, window.results.probabilities())
+    truth = [t == PARASITIZED for t in window.session.results.truths()]
+    expected = roc_auc_score(truth, window.session.results.probabilities())
     assert window.matrix.metrics.roc_auc == pytest.approx(expected)
-    assert window.matrix.value_labels["roc_auc"].text() == f"{expected:.3f}"
+    assert window.matrix.value_labels["roc_auc"].text() == f"{expected:.4f}"
 
 
 def test_filters_split_the_rows_and_follow_the_threshold(qtbot, window, labelled_folder):
     score_and_wait(qtbot, window, [labelled_folder])
-    probs = sorted(window.results.probabilities().tolist())
-    window.set_threshold((probs[3] + probs[4]) / 2)  # 8 above, 4 below
-    window.set_filter("parasitized")
-    assert window.visible_rows() == 8
+    probs = sorted(window.session.results.probabilities().tolist())
+    window.session.set_threshold((probs[3] + probs[4]) / 2)  # 8 above, 4 below
+    window.session.set_filter("parasitized")
+    assert window.session.proxy.rowCount() == 8
     assert set(column_texts(window, COL_PREDICTION)) == {PARASITIZED}
-    window.set_filter("uninfected")
-    assert window.visible_rows() == 4
-    window.set_threshold(0.0)  # the filter follows the threshold live
-    assert window.visible_rows() == 0
-    window.set_filter("misclassified")
-    assert window.visible_rows() == 6  # every Uninfected cell is now called Parasitized
-    window.set_filter("all")
-    assert window.visible_rows() == 12
-    assert window.filter_box.currentData() == "all"
+    window.session.set_filter("uninfected")
+    assert window.session.proxy.rowCount() == 4
+    window.session.set_threshold(0.0)  # the filter follows the threshold live
+    assert window.session.proxy.rowCount() == 0
+    window.session.set_filter("misclassified")
+    assert window.session.proxy.rowCount() == 6  # every Uninfected cell is now called Parasitized
+    window.session.set_filter("all")
+    assert window.session.proxy.rowCount() == 12
+    assert window.filter_bar.filter_box.currentData() == "all"
 
 
 def test_clicking_a_matrix_cell_filters_the_table(qtbot, window, labelled_folder):
     score_and_wait(qtbot, window, [labelled_folder])
-    window.set_threshold(0.0)
+    window.session.set_threshold(0.0)
     qtbot.waitUntil(lambda: window.matrix.metrics is not None and window.matrix.metrics.threshold == 0.0)
-    canvas = window.matrix._canvas
+    canvas = window.matrix.canvas
     canvas.draw()
     x, y = window.matrix.cell_centre(UNINFECTED, PARASITIZED)
     ratio = canvas.device_pixel_ratio or 1
@@ -126,42 +126,43 @@ def test_clicking_a_matrix_cell_filters_the_table(qtbot, window, labelled_folder
     with qtbot.waitSignal(window.matrix.cell_clicked, timeout=2000) as blocker:
         qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=QPoint(int(x / ratio), int(canvas.height() - y / ratio)))
     assert blocker.args == [UNINFECTED, PARASITIZED]
-    assert window.visible_rows() == 6
-    assert {window.proxy.mapToSource(window.proxy.index(r, 0)).row() for r in range(6)}
-    assert all("Uninfected" in window.filter_box.currentText() for _ in [0])
+    assert window.session.proxy.rowCount() == 6
+    truths = window.session.results.truths()
+    assert {truths[window.session.proxy.mapToSource(window.session.proxy.index(r, 0)).row()] for r in range(6)} == {UNINFECTED}
+    assert window.filter_bar.filter_box.currentText() == "True Uninfected, predicted Parasitized"
 
 
 def test_sort_least_confident_first(qtbot, window, labelled_folder):
     score_and_wait(qtbot, window, [labelled_folder])
-    window.sort_box.setCurrentIndex(window.sort_box.findText("Least confident first"))
-    margins = [abs(window.proxy.index(r, 0).data(PROBABILITY_ROLE) - window.threshold) for r in range(12)]
+    window.filter_bar.sort_box.setCurrentIndex(window.filter_bar.sort_box.findText("Least confident first"))
+    margins = [abs(window.session.proxy.index(r, 0).data(PROBABILITY_ROLE) - window.session.threshold) for r in range(12)]
     assert margins == sorted(margins)
-    window.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # header click: by file name
+    window.results_views.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # header click: by file name
     names = column_texts(window, 1)
     assert names == sorted(names, key=str.casefold, reverse=True)
 
 
 def test_selecting_a_row_or_tile_shows_it_large(qtbot, window, labelled_folder):
     score_and_wait(qtbot, window, [labelled_folder])
-    window.table.selectRow(2)
+    window.results_views.table.selectRow(2)
     caption = window.preview.caption.text()
-    assert window.proxy.index(2, 1).data() in caption and "P(Uninfected)" in caption
+    assert window.session.proxy.index(2, 1).data() in caption and "P(Uninfected)" in caption
     assert window.preview.image.pixmap() is not None and not window.preview.image.pixmap().isNull()
     window.view_toggle.setChecked(True)
-    assert window.views.currentWidget() is window.gallery
-    window.set_filter("errors")
-    assert window.gallery.model().rowCount() == 0  # the gallery shares the table's filter
-    window.set_filter("all")
-    window.gallery.setCurrentIndex(window.proxy.index(5, 0))
-    assert window.proxy.index(5, 1).data() in window.preview.caption.text()
-    assert window.table.currentIndex().row() == 5
+    assert window.results_views.views.currentWidget() is window.results_views.gallery
+    window.session.set_filter("errors")
+    assert window.results_views.gallery.model().rowCount() == 0  # the gallery shares the table's filter
+    window.session.set_filter("all")
+    window.results_views.gallery.setCurrentIndex(window.session.proxy.index(5, 0))
+    assert window.session.proxy.index(5, 1).data() in window.preview.caption.text()
+    assert window.results_views.table.currentIndex().row() == 5
 
 
 def test_export_csv_matches_the_cli_columns(qtbot, window, labelled_folder, tmp_path):
     score_and_wait(qtbot, window, [labelled_folder])
-    window.set_threshold(0.0)
+    window.session.set_threshold(0.0)
     out = tmp_path / "out.csv"
-    window.export_csv(out)
+    window.session.export_csv(out)
     with out.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["path", "prediction", "p_parasitized", "error", "truth"]
@@ -169,8 +170,8 @@ def test_export_csv_matches_the_cli_columns(qtbot, window, labelled_folder, tmp_
     assert {r["prediction"] for r in rows} == {PARASITIZED}
     assert sorted(r["truth"] for r in rows) == [PARASITIZED] * 6 + [UNINFECTED] * 6
     # Input order, whatever order the table shows.
-    window.sort_by("p", True)
-    window.export_csv(out)
+    window.session.sort_by("p", True)
+    window.session.export_csv(out)
     with out.open(newline="") as fh:
         assert [r["path"] for r in csv.DictReader(fh)] == [r["path"] for r in rows]
 
@@ -182,7 +183,7 @@ def test_export_report_has_summary_matrix_and_escaped_names(qtbot, window, label
     write_rgb(labelled_folder / "Parasitized" / "a&<b>.png", synthetic_cell(np.random.default_rng(3), True))
     score_and_wait(qtbot, window, [labelled_folder])
     out = tmp_path / "report.html"
-    window.export_report(out)
+    window.session.export_report(out)
     text = out.read_text(encoding="utf-8")
     assert "tiny-test-model" in text and "version 0" in text
     assert "data:image/png;base64," in text
@@ -193,15 +194,15 @@ def test_export_report_has_summary_matrix_and_escaped_names(qtbot, window, label
 def test_cancel_mid_run_keeps_what_was_scored(qtbot, window, many_cells, slow_scoring):
     window.worker.batch_size = 16
     drop_paths(window, [many_cells])
-    qtbot.waitUntil(lambda: window.results.rowCount() >= 32, timeout=SCORE_TIMEOUT_MS)
-    assert window.cancel_button.isVisible()
+    qtbot.waitUntil(lambda: window.session.results.rowCount() >= 32, timeout=SCORE_TIMEOUT_MS)
+    assert window.status.cancel_button.isVisible()
     with qtbot.waitSignal(window.scoring_finished, timeout=1500):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
-    kept = window.results.rowCount()
+    kept = window.session.results.rowCount()
     assert 32 <= kept < 600
-    assert window.last_run_cancelled and "Cancelled" in window.rate_label.text()
+    assert window.session.last_run_cancelled and "Cancelled" in window.status.rate_label.text()
     qtbot.wait(300)
-    assert window.results.rowCount() == kept  # nothing trickles in after the cancel
+    assert window.session.results.rowCount() == kept  # nothing trickles in after the cancel
     # The worker is still usable afterwards.
     with qtbot.waitSignal(window.scoring_finished, timeout=SCORE_TIMEOUT_MS):
         window.add_paths([str(next(many_cells.rglob("*.png")).parent.parent / "Uninfected" / "c0000.png")])
@@ -210,25 +211,25 @@ def test_cancel_mid_run_keeps_what_was_scored(qtbot, window, many_cells, slow_sc
 def test_clear_empties_the_session(qtbot, window, labelled_folder):
     score_and_wait(qtbot, window, [labelled_folder])
     window.clear_action.trigger()
-    assert window.results.rowCount() == 0
-    assert window.stack.currentWidget() is window.drop_hint
+    assert window.session.results.rowCount() == 0
+    assert window.results_views.currentWidget() is window.results_views.drop_hint
     assert "No cells" in window.summary.text()
     score_and_wait(qtbot, window, [labelled_folder])  # the same files can be added again
-    assert window.results.rowCount() == 12
+    assert window.session.results.rowCount() == 12
 
 
 def test_closing_during_a_run_leaves_no_thread(qtbot, make_window, many_cells, qtlog, slow_scoring):
     window = make_window()
     window.worker.batch_size = 16
     drop_paths(window, [many_cells])
-    qtbot.waitUntil(lambda: window.results.rowCount() > 0, timeout=SCORE_TIMEOUT_MS)
-    assert window.cancel_button.isVisible()  # still running
+    qtbot.waitUntil(lambda: window.session.results.rowCount() > 0, timeout=SCORE_TIMEOUT_MS)
+    assert window.status.cancel_button.isVisible()  # still running
     started = time.monotonic()
     window.close()
     assert time.monotonic() - started < 2.0
     assert not window.worker.isRunning()
     assert window.worker.isFinished()
-    assert window.results.rowCount() < 600
+    assert window.session.results.rowCount() < 600
     assert not [r for r in qtlog.records if "Destroyed while thread" in r.message]
 
 
@@ -249,18 +250,18 @@ def test_a_crashed_scoring_process_ends_the_run_and_comes_back(qtbot, window, ma
     """A decoder crash or the OOM killer takes the scoring process, never the window: what was
     scored stays, the user is told, and a new process with the model scores the next drop."""
     drop_paths(window, [many_cells])
-    qtbot.waitUntil(lambda: window.results.rowCount() >= 32, timeout=SCORE_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.session.results.rowCount() >= 32, timeout=SCORE_TIMEOUT_MS)
     pid = window.worker.process_id
     with qtbot.waitSignal(window.scoring_finished, timeout=MODEL_TIMEOUT_MS):
         os.kill(pid, signal.SIGKILL)
-    kept = window.results.rowCount()
+    kept = window.session.results.rowCount()
     assert 32 <= kept < 600
-    assert window.last_run_cancelled and "Cancelled" in window.rate_label.text()
-    assert "exit code -9" in window.last_crash
+    assert window.session.last_run_cancelled and "Cancelled" in window.status.rate_label.text()
+    assert "exit code -9" in window.session.last_crash
     assert window.worker.process_id not in (None, pid)
     score_and_wait(qtbot, window, [many_cells / "Uninfected" / "c0000.png"])
-    assert window.results.rowCount() == kept + 1
-    assert window.results.probabilities()[-1] == window.results.probabilities()[-1]  # scored, not NaN
+    assert window.session.results.rowCount() == kept + 1
+    assert window.session.results.probabilities()[-1] == window.session.results.probabilities()[-1]  # scored, not NaN
 
 
 @pytest.mark.parametrize("kind", ["missing", "corrupt"])
@@ -269,21 +270,21 @@ def test_model_problem_is_a_message_not_a_traceback(qtbot, make_window, tmp_path
     if kind == "corrupt":
         path.write_bytes(b"PK\x03\x04 certainly not a keras archive")
     window = make_window(path, wait_for_model=False)
-    qtbot.waitUntil(lambda: window.model_error is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.session.model_error is not None, timeout=60_000)
     assert window.banner.isVisible()
     assert "could not be loaded" in window.banner.text()
     assert ("not found" if kind == "missing" else "cannot load model") in window.banner.text()
     score_and_wait(qtbot, window, [labelled_folder])
-    assert window.results.rowCount() == 12  # still listed, each saying why it has no score
+    assert window.session.results.rowCount() == 12  # still listed, each saying why it has no score
     assert set(column_texts(window, COL_NOTE)) == {"not scored: no model loaded"}
 
 
 def test_settings_persist_between_windows(qtbot, make_window, labelled_folder):
     window = make_window()
     score_and_wait(qtbot, window, [labelled_folder])
-    window.set_threshold(0.37)
+    window.session.set_threshold(0.37)
     window.close()
     again = make_window()
-    assert again.threshold == pytest.approx(0.37)
+    assert again.session.threshold == pytest.approx(0.37)
     recent = [a.text() for a in again.recent_menu.actions()]
     assert str(labelled_folder.resolve()) in recent

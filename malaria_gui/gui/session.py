@@ -1,0 +1,348 @@
+"""One window's session, without widgets: the scored rows, the threshold, the run, the model.
+
+Widgets take a :class:`Session` and subscribe to its signals; none of them talks to another
+widget or to the window. The session is fed by the scoring worker (its ``on_*`` slots are
+what the worker's signals connect to, so tests feed rows to them directly, with no window
+and no scoring process) and sends jobs back through any object with the worker's four job
+methods (:class:`JobSink`).
+
+Where the next features go:
+
+- truth corrections with undo: a ``set_truth(row, label)`` here that changes
+  ``results`` (bumping ``results.revision``, so the cached ROC AUC is recomputed) and calls
+  :meth:`Session.rows_changed`, which refreshes counts and metrics;
+- switching models and rescoring: :meth:`load_model`, then the rows' paths scored again
+  after a :meth:`clear` (``model_changed`` tells every widget);
+- field images: rows carry their field; widgets read ``results``, not the worker;
+- a threshold pinned by the user versus the model card's: :attr:`threshold`,
+  :attr:`card_threshold`, :attr:`threshold_pinned` and :meth:`reset_threshold`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Protocol
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from malaria_gui.engine.labels import DEFAULT_THRESHOLD
+from malaria_gui.engine.metrics import ClassCounts, Metrics
+from malaria_gui.gui.results_model import SORT_INPUT, ResultsFilter, ResultsModel
+from malaria_gui.gui.scoring_process import ModelInfo, Row
+from malaria_gui.gui.settings import Settings
+
+
+class JobSink(Protocol):
+    """What the session asks of the scoring worker (:class:`~malaria_gui.gui.worker.ScoringWorker`)."""
+
+    def add_paths(self, generation: int, paths: list[str], ticket: int = 0) -> None: ...
+
+    def load_model(self, path: Path | None) -> None: ...
+
+    def cancel(self) -> None: ...
+
+    def reset(self, generation: int) -> None: ...
+
+
+class Session(QObject):
+    """The rows, threshold, run state, model and metrics of one window."""
+
+    rows_added = Signal(int)  # how many rows a chunk just added
+    cleared = Signal()  # every row was forgotten
+    counts_changed = Signal(object)  # ClassCounts; coalesced (at most every 150 ms)
+    threshold_changed = Signal(float)
+    filter_changed = Signal(str)  # a filter name, or "cell" for a confusion-matrix cell
+    sort_changed = Signal(str, bool)  # key, descending (chosen by name, not by a header click)
+    run_started = Signal()
+    scanning = Signal(int)  # files found so far in the current scan
+    progress = Signal(int, int, float)  # done, total, seconds since scoring began
+    cancelling = Signal()
+    run_finished = Signal(bool)  # cancelled
+    metrics_changed = Signal(object, bool)  # Metrics or None, ROC AUC pending (a run goes on)
+    model_loading = Signal(str)  # model path
+    model_changed = Signal(object)  # ModelInfo
+    model_failed = Signal(str)  # a message for the user
+    crashed = Signal(str)  # the scoring process died; what was scored is kept
+    folder_added = Signal(str)  # a folder the user added (recent folders)
+    message = Signal(str, int)  # a status-bar message and how long to show it (ms)
+    imports_warm = Signal()  # scikit-learn and matplotlib are imported: warm-ups may start
+
+    def __init__(self, jobs: JobSink | None = None, settings: Settings | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.jobs = jobs
+        self.settings = settings or Settings()
+        self.results = ResultsModel(self)
+        self.proxy = ResultsFilter(self)  # the table and the gallery show the same filtered rows
+        self.proxy.setDynamicSortFilter(False)
+        self.proxy.setSourceModel(self.results)
+        self.model_info: ModelInfo | None = None
+        self.model_error: str | None = None
+        self.threshold_pinned = False  # the user chose the threshold (else it is the card's)
+        self.last_crash: str | None = None
+        self.last_run_cancelled = False
+        self.busy = False
+        self.generation = 0  # bumped by clear(): chunks of an older generation are dropped
+        self.ticket = 0  # number of the last add_paths job sent
+        self.run_total = 0
+        self.run_done = 0
+        self.run_started_at = 0.0
+        self.metrics: Metrics | None = None  # as last sent with metrics_changed
+        self._auc_cache: tuple[tuple[int, int] | None, float | None] = (None, None)
+        self._counts_timer = self._coalescing_timer(150, self._emit_counts)
+        self._metrics_timer = self._coalescing_timer(120, self.refresh_metrics)
+        self._resort_timer = self._coalescing_timer(600, self._resort)
+
+    def _coalescing_timer(self, ms: int, slot) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(ms)
+        timer.timeout.connect(slot)
+        return timer
+
+    def attach(self, worker) -> None:
+        """Connect a ScoringWorker's signals to this session (queued onto the GUI thread)."""
+        self.jobs = worker
+        worker.model_loading.connect(self.on_model_loading)
+        worker.model_ready.connect(self.on_model_ready)
+        worker.model_failed.connect(self.on_model_failed)
+        worker.scanning.connect(self.on_scanning)
+        worker.folder_added.connect(self.folder_added)
+        worker.batch_started.connect(self.on_batch_started)
+        worker.chunk_ready.connect(self.on_chunk)
+        worker.batch_finished.connect(self.on_batch_finished)
+        worker.idle.connect(self.on_idle)
+        worker.crashed.connect(self.on_crashed)
+        worker.imports_warm.connect(self.imports_warm)
+
+    # ---- asking for work -----------------------------------------------------------
+    def add_paths(self, paths: list[str]) -> None:
+        """Queue files and folders for scanning and scoring (never scanned on this thread)."""
+        paths = [str(p) for p in paths if str(p)]
+        if not paths:
+            return
+        self.ticket += 1
+        if self.jobs is not None:
+            self.jobs.add_paths(self.generation, paths, self.ticket)
+        if not self.busy:
+            self._start_run()
+
+    def load_model(self, path: Path | None) -> None:
+        """Load another model; rows already scored keep their probabilities."""
+        self.model_info = None
+        self.model_error = None
+        if self.jobs is not None:
+            self.jobs.load_model(path)
+        self.model_loading.emit(str(path) if path is not None else "")
+
+    def cancel(self) -> None:
+        """Stop the run at the next batch; what was scored is kept."""
+        if not self.busy:
+            return
+        self.last_run_cancelled = True
+        if self.jobs is not None:
+            self.jobs.cancel()
+        self.cancelling.emit()
+
+    def clear(self) -> None:
+        """Forget every row; a running batch is cancelled and its late chunks are ignored."""
+        self.generation += 1
+        if self.jobs is not None:
+            self.jobs.reset(self.generation)
+        self.results.clear()
+        self.metrics = None
+        self.cleared.emit()
+        self.metrics_changed.emit(None, False)
+        self._emit_counts()
+        if self.busy:
+            self._finish_run(cancelled=True)
+
+    # ---- the run -------------------------------------------------------------------
+    def _start_run(self) -> None:
+        self.busy = True
+        self.last_run_cancelled = False
+        self.run_total = self.run_done = 0
+        self.run_started_at = time.monotonic()
+        self.run_started.emit()
+
+    def _finish_run(self, cancelled: bool) -> None:
+        self.busy = False
+        self._emit_counts()
+        self.refresh_metrics()
+        if self.results.sort_key()[0] != SORT_INPUT:
+            self._resort()
+        self.run_finished.emit(cancelled)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.run_started_at
+
+    # ---- slots the worker's signals connect to --------------------------------------
+    def on_model_loading(self, path: str) -> None:
+        self.model_loading.emit(path)
+
+    def on_model_ready(self, info: ModelInfo) -> None:
+        self.model_info = info
+        self.model_error = None
+        saved = self.settings.threshold_for(info.key)
+        self.threshold_pinned = saved is not None
+        self._apply_threshold(saved if saved is not None else info.threshold)
+        self.model_changed.emit(info)
+
+    def on_model_failed(self, message: str) -> None:
+        self.model_info = None
+        self.model_error = message
+        self.model_failed.emit(message)
+
+    def on_scanning(self, generation: int, found: int) -> None:
+        if generation == self.generation:
+            self.scanning.emit(found)
+
+    def on_batch_started(self, generation: int, total: int) -> None:
+        if generation != self.generation:
+            return
+        if not self.busy:
+            self._start_run()
+        if self.run_total == 0 and self.run_done == 0:
+            self.run_started_at = time.monotonic()  # rate and time left count scoring, not loading
+        self.run_total += total
+        self.progress.emit(self.run_done, self.run_total, self.elapsed)
+
+    def on_chunk(self, generation: int, rows: list[Row]) -> None:
+        if generation != self.generation:
+            return  # a chunk from before Clear
+        self.results.add_rows(rows)
+        self.run_done += len(rows)
+        self.rows_added.emit(len(rows))
+        self.progress.emit(self.run_done, self.run_total, self.elapsed)
+        if not self._counts_timer.isActive():
+            self._counts_timer.start()
+        if any(r.truth is not None for r in rows) and not self._metrics_timer.isActive():
+            # While scoring, the matrix is redrawn at most about every two seconds.
+            self._metrics_timer.start(2000 if self.busy else 120)
+        if self.results.sort_key()[0] != SORT_INPUT and not self._resort_timer.isActive():
+            self._resort_timer.start()
+
+    def on_batch_finished(self, generation: int, cancelled: bool) -> None:
+        if generation == self.generation and cancelled:
+            self.last_run_cancelled = True
+
+    def on_idle(self, ticket: int) -> None:
+        """The worker has no job left: the run ends once it has dealt with our last ticket."""
+        if ticket >= self.ticket and self.busy:
+            self._finish_run(cancelled=self.last_run_cancelled)
+
+    def on_crashed(self, message: str) -> None:
+        self.last_crash = message
+        self.crashed.emit(message)
+        self.message.emit(f"Scoring stopped: {message}.", 30_000)
+
+    # ---- threshold -------------------------------------------------------------------
+    @property
+    def threshold(self) -> float:
+        return self.results.threshold
+
+    @property
+    def card_threshold(self) -> float:
+        """The model card's threshold (chosen on validation patients), or the default."""
+        return self.model_info.threshold if self.model_info is not None else DEFAULT_THRESHOLD
+
+    def set_threshold(self, value: float) -> None:
+        """The user's threshold: relabels every row (the model is not run again) and is
+        remembered for this model."""
+        value = min(1.0, max(0.0, float(value)))
+        self.threshold_pinned = True
+        self._apply_threshold(value)
+        if self.model_info is not None:
+            self.settings.set_threshold_for(self.model_info.key, value)
+
+    def reset_threshold(self) -> None:
+        """Back to the model card's threshold, forgetting the user's."""
+        self.threshold_pinned = False
+        if self.model_info is not None:
+            self.settings.clear_threshold_for(self.model_info.key)
+        self._apply_threshold(self.card_threshold)
+
+    def _apply_threshold(self, value: float) -> None:
+        if value == self.results.threshold:
+            self.threshold_changed.emit(value)  # widgets may show another value than this
+            return
+        self.results.set_threshold(value)
+        if self.proxy.depends_on_threshold():
+            self.proxy.refilter()
+        self.threshold_changed.emit(value)
+        self._emit_counts()
+        if not self._metrics_timer.isActive():
+            self._metrics_timer.start(60)
+
+    # ---- filter and order --------------------------------------------------------------
+    def set_filter(self, name: str) -> None:
+        self.proxy.set_filter(name)
+        self.filter_changed.emit(name)
+
+    def filter_cell(self, truth: str, predicted: str) -> None:
+        """Show only the rows of one confusion-matrix cell."""
+        self.proxy.set_cell(truth, predicted)
+        self.filter_changed.emit("cell")
+
+    def sort_by(self, key: str, descending: bool = False) -> None:
+        self.results.sort_by(key, descending)
+        self.sort_changed.emit(key, descending)
+
+    def _resort(self) -> None:
+        self.results.sort_by(*self.results.sort_key())
+
+    # ---- counts and metrics -------------------------------------------------------------
+    def counts(self) -> ClassCounts:
+        return self.results.counts()
+
+    def _emit_counts(self) -> None:
+        self.counts_changed.emit(self.results.counts())
+
+    def rows_changed(self) -> None:
+        """Call after rows' data changed in place (e.g. a corrected truth): counts and
+        metrics are recomputed, ROC AUC included."""
+        self._emit_counts()
+        self.refresh_metrics()
+
+    def current_metrics(self, auc: bool = True) -> Metrics | None:
+        """Metrics of the labelled, scored rows. ROC AUC does not depend on the threshold:
+        it is computed once per set of rows and reused while the threshold moves."""
+        from malaria_gui.engine.metrics import compute_metrics
+
+        p = self.results.probabilities()
+        pairs = [(t, float(x)) for t, x in zip(self.results.truths(), p.tolist()) if t is not None and x == x]
+        if not pairs:
+            return None
+        truth, probs = zip(*pairs)
+        key = (self.results.revision, len(probs))
+        if not auc or self._auc_cache[0] != key:
+            metrics = compute_metrics(truth, probs, self.threshold, auc=auc)
+            if auc:
+                self._auc_cache = (key, metrics.roc_auc)
+            return metrics
+        return dataclasses.replace(compute_metrics(truth, probs, self.threshold, auc=False),
+                                   roc_auc=self._auc_cache[1])
+
+    def refresh_metrics(self) -> None:
+        """While scoring, counts update live and ROC AUC waits for the end of the run."""
+        self.metrics = self.current_metrics(auc=not self.busy)
+        self.metrics_changed.emit(self.metrics, self.busy)
+
+    # ---- export ------------------------------------------------------------------------
+    def export_csv(self, path: Path) -> None:
+        """The CLI's CSV columns, every file of the session, at the current threshold."""
+        from malaria_gui.engine.export import write_csv
+
+        write_csv(path, self.results.results(), self.threshold)
+
+    def export_report(self, path: Path) -> None:
+        from datetime import datetime
+
+        from malaria_gui.engine.report import write_report
+
+        info = self.model_info
+        write_report(path, self.results.results(), self.threshold,
+                     model_name=info.name if info else "no model", model_version=info.version if info else "",
+                     date=datetime.now())
