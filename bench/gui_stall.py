@@ -109,9 +109,10 @@ def time_gui(items, model: Path) -> dict:
     window = MainWindow(model)
     window.resize(1280, 800)
     window.show()
-    wait_for(app, lambda: window.model_info is not None or window.model_error is not None, 120)
-    if window.model_error:
-        sys.exit(window.model_error)
+    session = window.session
+    wait_for(app, lambda: session.model_info is not None or session.model_error is not None, 120)
+    if session.model_error:
+        sys.exit(session.model_error)
     done = []
     window.scoring_finished.connect(lambda: done.append(time.perf_counter()))
     probe = StallProbe()
@@ -128,17 +129,17 @@ def time_gui(items, model: Path) -> dict:
     gui_seconds = done[0] - started
     probe.stop()
     scoring_stall = probe.worst
-    rows = window.results.rowCount()
+    rows = session.results.rowCount()
 
     # Interactions on the full table, each timed on the GUI thread.
     interactions = {}
     for name, action in (
-        ("threshold_move", lambda: window.set_threshold(0.3)),
-        ("threshold_move_back", lambda: window.set_threshold(0.5)),
-        ("filter_parasitized", lambda: window.set_filter("parasitized")),
-        ("sort_least_confident", lambda: window.sort_by("least_confident")),
-        ("filter_all", lambda: window.set_filter("all")),
-        ("export_csv", lambda: window.export_csv(Path(tempfile.mkdtemp()) / "out.csv")),
+        ("threshold_move", lambda: session.set_threshold(0.3)),
+        ("threshold_move_back", lambda: session.set_threshold(0.5)),
+        ("filter_parasitized", lambda: session.set_filter("parasitized")),
+        ("sort_least_confident", lambda: session.sort_by("least_confident")),
+        ("filter_all", lambda: session.set_filter("all")),
+        ("export_csv", lambda: session.export_csv(Path(tempfile.mkdtemp()) / "out.csv")),
     ):
         t0 = time.perf_counter()
         action()
