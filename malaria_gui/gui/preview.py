@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from malaria_gui.engine.labels import ERROR_COLOUR, PARASITIZED, UNINFECTED
+from malaria_gui.engine.labels import CLASS_COLOURS, PARASITIZED, UNINFECTED
 from malaria_gui.gui.session import Session
 
 PREVIEW_SIZE = 220
@@ -70,7 +70,7 @@ class PreviewPanel(QWidget):
             lines.append(f"P({PARASITIZED}) = {p_parasitized:.3f} &nbsp; P({UNINFECTED}) = {1 - p_parasitized:.3f}")
             lines.append(f"Prediction: <b>{prediction}</b>")
         if error:
-            lines.append(f"<span style='color:{ERROR_COLOUR}'>Could not be read: {html.escape(error)}</span>")
+            lines.append(f"<span style='color:{CLASS_COLOURS[PARASITIZED]}'>Could not be read: {html.escape(error)}</span>")
         if truth:
             lines.append(f"True label: {truth}")
         self.caption.setText("<br>".join(lines))

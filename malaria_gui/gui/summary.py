@@ -7,8 +7,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from malaria_gui.engine.labels import CLASS_COLOURS, ERROR_COLOUR, PARASITIZED, UNINFECTED
+from malaria_gui.engine.labels import CLASS_COLOURS, PARASITIZED, UNINFECTED
 from malaria_gui.gui.session import Session
+
+ALERT = CLASS_COLOURS[PARASITIZED]  # files that could not be read should catch the eye
 
 
 class SummaryLabel(QLabel):
@@ -32,7 +34,7 @@ class SummaryLabel(QLabel):
                  f"<span style='color:{CLASS_COLOURS[PARASITIZED]}'><b>{c.parasitized}</b> parasitized{share}</span>, "
                  f"<span style='color:{CLASS_COLOURS[UNINFECTED]}'>{c.uninfected} uninfected</span>"]
         if c.failed:
-            lines.append(f"<span style='color:{ERROR_COLOUR}'>{c.failed} could not be read</span> (Show: Errors)")
+            lines.append(f"<span style='color:{ALERT}'>{c.failed} could not be read</span> (Show: Errors)")
         shown = session.proxy.rowCount()
         if shown != c.total:
             lines.append(f"showing {shown} of {c.total} files")
