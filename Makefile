@@ -18,7 +18,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The one-folder executable dist/malaria-gui/ (docs/packaging.md): bundles whatever models/ holds.
+# The one-folder executable dist/malaria-gui/ (README, "Building the stand-alone program"): bundles whatever models/ holds.
 PACKAGE_STAMP := $(VENV)/.installed-package
 $(PACKAGE_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[package]"
