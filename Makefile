@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test package bench clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
@@ -20,7 +20,7 @@ test: $(STAMP)
 
 # The one-folder executable dist/malaria-gui/ (README, "Building the stand-alone program"): bundles whatever models/ holds.
 PACKAGE_STAMP := $(VENV)/.installed-package
-$(PACKAGE_STAMP): $(STAMP) pyproject.toml
+$(PACKAGE_STAMP): $(STAMP) pyproject.toml setup.py
 	$(BIN)/python -m pip install --quiet -e ".[package]"
 	touch $(PACKAGE_STAMP)
 

@@ -198,3 +198,14 @@ def test_frozen_bundle_holds_every_malaria_gui_module(frozen_exe):
     }
     assert "malaria_gui.cli" in expected
     assert expected <= modules, sorted(expected - modules)
+
+
+def test_frozen_bundle_leaves_tensorflow_out(frozen_exe):
+    """The bundle runs Keras on JAX; TensorFlow, which the test extra installs beside it, must
+    not ride along (it would add over half a gigabyte)."""
+    internal = frozen_exe.parent / "_internal"
+    tf_names = ("tensorflow", "tensorboard", "tf_keras")
+    assert not [p.name for p in internal.iterdir() if p.name.split(".")[0].split("-")[0] in tf_names]
+    readers = pytest.importorskip("PyInstaller.archive.readers")
+    modules = readers.pkg_archive_contents(str(frozen_exe), recursive=True)
+    assert not [m for m in modules if m.split(".")[0] in tf_names or m.startswith("keras.src.backend.tensorflow")]

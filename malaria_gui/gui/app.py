@@ -9,7 +9,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from malaria_gui.gui.settings import APPLICATION, ORGANISATION
-from malaria_gui.resources import resource_path
+from malaria_gui.resources import icon_paths, resource_path
 
 
 def make_app() -> QApplication:
@@ -17,9 +17,11 @@ def make_app() -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
-    icon = resource_path("resources", "icon.png")
-    if icon.is_file():
-        app.setWindowIcon(QIcon(str(icon)))
+    icon = QIcon()
+    for png in icon_paths():  # every size, so Qt picks the sharp one for title bar and task bar
+        icon.addFile(str(png))
+    app.setWindowIcon(icon)
+    app.setDesktopFileName("malaria-gui")  # resources/malaria-gui.desktop (Wayland matches it)
     style = resource_path("resources", "style.qss")
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))
