@@ -318,17 +318,24 @@ def looks_like_field(rgb: np.ndarray) -> bool:
     larger than a cell and holding many cell-sized blobs."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < MIN_FIELD_SIDE:
         return False
-    scale = min(1.0, 256 / max(rgb.shape[:2]))
+    scale = min(1.0, 384 / max(rgb.shape[:2]))
     try:
         fg = _foreground(_resize(rgb, scale))
         _check_field(fg)
     except FieldError:
         return False
-    if fg.radius < 2.0:
+    if fg.radius < 3.0 or fg.radius / scale < MIN_RADIUS_PX:  # specks of noise, not cells
         return False
-    _, n = ndimage.label(fg.mask)
-    blob_area = fg.mask.sum() / max(n, 1)
-    return n >= 8 and blob_area < 0.05 * fg.mask.size
+    contours, _ = cv2.findContours(fg.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    areas = np.array([cv2.contourArea(c) for c in contours])
+    hulls = np.array([cv2.contourArea(cv2.convexHull(c)) for c in contours])
+    if len(areas) < 8:
+        return False
+    # Cells are compact blobs of one size, each a small part of the image; noise and photos
+    # give ragged blobs of every size.
+    typical = float(np.median(areas[areas >= 4])) if (areas >= 4).any() else 0.0
+    cell_like = (areas >= 0.4 * typical) & (areas <= 4 * typical) & (areas >= 0.85 * hulls)
+    return typical < 0.05 * fg.mask.size and int(cell_like.sum()) >= 8
 
 
 # ---------------------------------------------------------------------------------------------
