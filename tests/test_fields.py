@@ -87,6 +87,7 @@ NOT_FIELDS = {
     "noise": np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8),
     "single cell": synthetic_cell(np.random.default_rng(0), True),
     "photo": _photo(),
+    "large noise": np.random.default_rng(1).integers(0, 256, (1200, 1600, 3), dtype=np.uint8),
 }
 
 

@@ -31,7 +31,7 @@ from malaria_gui.engine.preprocess import prepare
 MIN_CELLS = 5  # fewer red cells than this is a crop or a photo, not a field to count
 WORK_RADIUS = 11.0  # the typical cell radius (px) the segmentation works at; never upscaled
 COARSE_SIDE = 400  # long side of the first, coarse look that measures the cells
-MIN_RADIUS_PX = 4.0
+MIN_RADIUS_PX = 6.0  # a cell under 12 px across holds no parasite detail to classify
 MIN_FIELD_SIDE = 160  # the NIH crops are 100-200 px; a camera field is 640 px and up  # cells smaller than this in the original image cannot be classified
 
 
@@ -119,6 +119,7 @@ def _foreground(rgb: np.ndarray) -> _Foreground:
         small = sizes < 0.5 * math.pi * radius * radius
         small[0] = False
         closed |= small[labels]
+    closed = _fill_rings(closed, 2.0 * math.pi * radius * radius)
     fg = ratio[closed]
     bg = ratio[~closed]
     contrast = float(np.median(bg) - np.median(fg)) if fg.size and bg.size else 0.0
@@ -133,6 +134,27 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | (flood[1:-1, 1:-1] == 0)
 
 
+def _fill_rings(mask: np.ndarray, max_area: float) -> np.ndarray:
+    """Blobs of about one cell's size (hull under ``max_area``) but far from convex
+    (solidity < 0.6) filled to their convex hull: a pale cell whose central pallor reaches
+    the background shows only its rim, a C-shaped ring. Larger blobs are touching cells."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    rings = []
+    for c in contours:
+        area = cv2.contourArea(c)
+        if area < 20:
+            continue
+        hull = cv2.convexHull(c)
+        hull_area = cv2.contourArea(hull)
+        if area < 0.6 * hull_area and hull_area < max_area:
+            rings.append(hull)
+    if not rings:
+        return mask
+    out = mask.astype(np.uint8)
+    cv2.fillPoly(out, rings, 1)
+    return out.astype(bool)
+
+
 def _distance(mask: np.ndarray) -> np.ndarray:
     """Distance to the nearest background pixel, the image's edge counting as background
     (a mask without background would otherwise give OpenCV's float maximum)."""
@@ -141,15 +163,19 @@ def _distance(mask: np.ndarray) -> np.ndarray:
 
 
 def _typical_radius(mask: np.ndarray) -> float:
-    """The median over blobs of their largest inscribed radius: one cell's radius, whether
-    the blob is a lone cell or a chain of touching ones."""
+    """One cell's radius: the median over blobs of their largest inscribed radius (a lone
+    cell and a chain of touching ones give the same), each blob weighted by that radius, so
+    that the many small fragments (rims, specks) of a pale field do not pull it down, while
+    one large clump (or a whole network of touching cells) cannot pull it up."""
     labels, n = ndimage.label(mask)
     if n == 0:
         return 0.0
-    dist = _distance(mask)
-    peaks = _per_label(dist, labels, n, np.max)
-    peaks = peaks[peaks >= 2.0]  # specks of noise are not cells
-    return float(np.median(peaks)) if peaks.size else 0.0
+    peaks = _per_label(_distance(mask), labels, n, np.max)
+    peaks = np.sort(peaks[peaks >= 2.0])  # specks of noise are not cells
+    if not peaks.size:
+        return 0.0
+    cumulative = np.cumsum(peaks)
+    return float(peaks[np.searchsorted(cumulative, cumulative[-1] / 2)])
 
 
 def _per_label(values: np.ndarray, labels: np.ndarray, n: int, reduce, first: int = 1) -> np.ndarray:
@@ -222,6 +248,10 @@ def segment_field(rgb: np.ndarray) -> list[FoundCell]:
     scale = min(1.0, WORK_RADIUS / radius_px)
     if abs(scale / s0 - 1.0) > 0.2:
         fg = _foreground(_resize(rgb, scale))
+        # Cells look the same size at any scale; the grains of noise or texture that the
+        # coarse look averaged into blobs do not.
+        if not 0.5 <= (fg.radius / scale) / radius_px <= 2.0:
+            raise FieldError("not a smear field: no objects of a consistent cell size")
     else:
         scale = s0
     _check_field(fg)
@@ -284,8 +314,20 @@ def _measure(labels: np.ndarray, n: int, fg: _Foreground, scale: float, shape: t
     # debris, burnt-in text. A parasite is a few dots; it barely moves a cell's median.
     keep &= darkness <= max(2.0 * typical_dark, typical_dark + 0.35)
     regions = [_Region(int(ids[i]), boxes[i]) for i in np.nonzero(keep)[0]]
+    # Red cells are compact; the blobs of noise, texture or a photo are ragged.
+    if regions and np.median([_solidity(labels[r.box] == r.label) for r in regions]) < 0.8:
+        raise FieldError("not a smear field: the objects found are not round like cells")
     regions.sort(key=lambda r: (round(r.box[0].start / max(fg.radius, 1.0)), r.box[1].start))
     return regions
+
+
+def _solidity(mask: np.ndarray) -> float:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return 0.0
+    biggest = max(contours, key=cv2.contourArea)
+    hull = cv2.contourArea(cv2.convexHull(biggest))
+    return cv2.contourArea(biggest) / hull if hull > 0 else 0.0
 
 
 def _cut(rgb: np.ndarray, labels: np.ndarray, region: _Region, scale: float) -> FoundCell:
