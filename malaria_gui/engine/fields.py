@@ -136,7 +136,7 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 
 def _fill_rings(mask: np.ndarray, max_area: float) -> np.ndarray:
     """Blobs of about one cell's size (hull under ``max_area``) but far from convex
-    (solidity < 0.6) filled to their convex hull: a pale cell whose central pallor reaches
+    (solidity < 0.75) filled to their convex hull: a pale cell whose central pallor reaches
     the background shows only its rim, a C-shaped ring. Larger blobs are touching cells."""
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     rings = []
@@ -146,7 +146,7 @@ def _fill_rings(mask: np.ndarray, max_area: float) -> np.ndarray:
             continue
         hull = cv2.convexHull(c)
         hull_area = cv2.contourArea(hull)
-        if area < 0.6 * hull_area and hull_area < max_area:
+        if area < 0.75 * hull_area and hull_area < max_area:
             rings.append(hull)
     if not rings:
         return mask
@@ -315,7 +315,7 @@ def _measure(labels: np.ndarray, n: int, fg: _Foreground, scale: float, shape: t
     keep &= darkness <= max(2.0 * typical_dark, typical_dark + 0.35)
     regions = [_Region(int(ids[i]), boxes[i]) for i in np.nonzero(keep)[0]]
     # Red cells are compact; the blobs of noise, texture or a photo are ragged.
-    if regions and np.median([_solidity(labels[r.box] == r.label) for r in regions]) < 0.8:
+    if regions and np.median([_solidity(labels[r.box] == r.label) for r in regions]) < 0.7:
         raise FieldError("not a smear field: the objects found are not round like cells")
     regions.sort(key=lambda r: (round(r.box[0].start / max(fg.radius, 1.0)), r.box[1].start))
     return regions
