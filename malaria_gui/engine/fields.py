@@ -30,6 +30,7 @@ from malaria_gui.engine.preprocess import prepare
 
 MIN_CELLS = 5  # fewer red cells than this is a crop or a photo, not a field to count
 WORK_RADIUS = 11.0  # the typical cell radius (px) the segmentation works at; never upscaled
+MIN_WORK_RADIUS = 7.0  # the coarse look is used as it is when cells are at least this large in it
 COARSE_SIDE = 400  # long side of the first, coarse look that measures the cells
 MIN_RADIUS_PX = 6.0  # a cell under 12 px across holds no parasite detail to classify
 MIN_FIELD_SIDE = 160  # the NIH crops are 100-200 px; a camera field is 640 px and up  # cells smaller than this in the original image cannot be classified
@@ -246,7 +247,7 @@ def segment_field(rgb: np.ndarray) -> list[FoundCell]:
     if radius_px < MIN_RADIUS_PX:
         raise FieldError("not a smear field: no cell-sized objects found")
     scale = min(1.0, WORK_RADIUS / radius_px)
-    if abs(scale / s0 - 1.0) > 0.2:
+    if fg.radius < MIN_WORK_RADIUS and scale > s0:  # too few pixels per cell to split them well
         fg = _foreground(_resize(rgb, scale))
         # Cells look the same size at any scale; the grains of noise or texture that the
         # coarse look averaged into blobs do not.
@@ -497,6 +498,18 @@ def _find(path: Path, size: int, keep_crops: bool, keep_contours: bool):
         return f"unexpected error while finding cells: {type(exc).__name__}: {exc}"
 
 
+def _predict(classifier: Classifier, batch: np.ndarray) -> np.ndarray:
+    """``classifier.predict`` in power-of-two parts: the compiled forward pass pads a batch
+    to the next power of two, so 151 cells cost 256 but 128 + 32 cost 160."""
+    parts, start = [], 0
+    while start < len(batch):
+        n = len(batch) - start
+        step = n if n <= 32 else 1 << (n.bit_length() - 1)
+        parts.append(classifier.predict(batch[start:start + step]))
+        start += step
+    return np.concatenate(parts) if parts else np.empty((0,), np.float32)
+
+
 def score_fields(
     paths: Iterable[str | Path],
     classifier: Classifier,
@@ -537,7 +550,7 @@ def score_fields(
                 result.error = found
             else:
                 cells, batch, crops, contours = found
-                probs = classifier.predict(batch).tolist()
+                probs = _predict(classifier, batch).tolist()
                 result.cells = [
                     CellScore(i + 1, c.x, c.y, c.width, c.height, p, crop, contour)
                     for i, (c, p, crop, contour) in enumerate(zip(cells, probs, crops, contours))
