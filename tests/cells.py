@@ -60,10 +60,12 @@ def synthetic_field(
     white_cell: bool = True,
     debris: int = 6,
     border_cells: int = 6,
+    heavy: int = 0,
 ) -> tuple[np.ndarray, list[tuple[float, float, bool]]]:
     """A whole smear field drawn like the tests' cells: pink discs (some touching, some
     overlapping by a fifth of a diameter, some with purple dots) on an unevenly lit background,
-    plus a white cell, dark specks of debris and cells cut by the image border.
+    plus a white cell, dark specks of debris and cells cut by the image border; ``heavy``
+    extra cells, 15% larger, are filled half-way by a dark parasite (a schizont-like stage).
 
     Returns the RGB image and the (x, y, parasitized) of every red cell wholly inside it:
     the cells a segmentation should find.
@@ -88,12 +90,17 @@ def synthetic_field(
 
     truth: list[tuple[float, float, bool]] = []
 
-    def cell(x: float, y: float, r: float) -> None:
-        ill = bool(rng.random() < infected)
+    def cell(x: float, y: float, r: float, big: bool = False) -> None:
+        ill = big or bool(rng.random() < infected)
         centre = (int(round(x * 16)), int(round(y * 16)))
         cv2.circle(image, centre, int(round(r * 16)), RBC, -1, cv2.LINE_AA, shift=4)
         cv2.circle(image, centre, int(round(r * 0.35 * 16)), (222, 170, 190), -1, cv2.LINE_AA, shift=4)  # pallor
-        if ill:
+        if big:
+            for k in range(6):
+                a = k * np.pi / 3
+                blob = (int(x + 0.3 * r * np.cos(a)), int(y + 0.3 * r * np.sin(a)))
+                cv2.circle(image, blob, max(2, int(r * 0.25)), PARASITE, -1, cv2.LINE_AA)
+        elif ill:
             for _ in range(int(rng.integers(1, 3))):
                 a, d = rng.uniform(0, 2 * np.pi), rng.uniform(0.2, 0.6) * r
                 dot = (int(x + d * np.cos(a)), int(y + d * np.sin(a)))
@@ -111,6 +118,11 @@ def synthetic_field(
                 lobe = (int(pos[0] + 0.4 * r * np.cos(a)), int(pos[1] + 0.4 * r * np.sin(a)))
                 cv2.circle(image, lobe, int(r * 0.45), (85, 35, 125), -1, cv2.LINE_AA)
             placed.append((pos[0], pos[1], r))
+    for _ in range(heavy):
+        r = radius * 1.15
+        pos = spot(r, 0)
+        if pos is not None:
+            cell(pos[0], pos[1], r, big=True)
     for kind, count in (("pair", pairs), ("overlap", overlaps), ("single", singles)):
         for _ in range(count):
             r = radius * float(rng.uniform(0.92, 1.08))

@@ -54,6 +54,18 @@ def test_every_whole_cell_found_once_touching_and_overlapping_ones_split(seed, w
     assert len(cells) - len(set(claimed)) <= 1
 
 
+def test_heavily_infected_cells_are_kept_while_the_white_cell_is_not():
+    image, truth = synthetic_field(np.random.default_rng(7), heavy=4)
+    cells = segment_field(image)
+    heavy = truth[:4]  # drawn first
+    assert all(len(_owners(cells, x, y)) == 1 for x, y, _ in heavy)
+    # The white cell's nucleus is as dark as those parasites, but it is darker over its whole
+    # area and larger: no found cell holds mostly nucleus-coloured pixels.
+    for c in cells:
+        nucleus = (np.abs(c.crop.astype(int) - (85, 35, 125)).sum(axis=2) < 60) & c.mask
+        assert nucleus.sum() < 0.5 * c.mask.sum()
+
+
 def test_cells_cut_by_the_border_are_left_out():
     image, _ = synthetic_field(np.random.default_rng(4), border_cells=8)
     h, w = image.shape[:2]

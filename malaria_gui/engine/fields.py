@@ -310,10 +310,10 @@ def _measure(labels: np.ndarray, n: int, fg: _Foreground, scale: float, shape: t
         return []
     typical_area = float(np.median(areas[candidate]))
     typical_dark = float(np.median(darkness[candidate]))
-    keep = candidate & (areas >= 0.35 * typical_area) & (areas <= 3.0 * typical_area)
+    keep = candidate & (areas >= 0.35 * typical_area) & (areas <= 4.0 * typical_area)
     # Far darker than the field's median cell: white-cell nuclei, platelet clumps, stain
     # debris, burnt-in text. A parasite is a few dots; it barely moves a cell's median.
-    keep &= darkness <= max(2.0 * typical_dark, typical_dark + 0.35)
+    keep &= darkness <= max(2.5 * typical_dark, typical_dark + 0.5)
     regions = [_Region(int(ids[i]), boxes[i]) for i in np.nonzero(keep)[0]]
     # Red cells are compact; the blobs of noise, texture or a photo are ragged.
     if regions and np.median([_solidity(labels[r.box] == r.label) for r in regions]) < 0.7:
