@@ -302,7 +302,7 @@ def _measure(labels: np.ndarray, n: int, fg: _Foreground, scale: float, shape: t
     h, w = labels.shape
     # Cells cut by the image border are left out: their crop is not a whole cell.
     inside = np.array(
-        [b is not None and b[0].start > 1 and b[1].start > 1 and b[0].stop < h - 1 and b[1].stop < w - 1 for b in boxes]
+        [b is not None and b[0].start >= 1 and b[1].start >= 1 and b[0].stop < h and b[1].stop < w for b in boxes]
     )
     present = areas > 0
     candidate = inside & present & (areas >= 0.25 * math.pi * fg.radius ** 2)
