@@ -258,7 +258,7 @@ def segment_field(rgb: np.ndarray) -> list[FoundCell]:
     _check_field(fg)
 
     labels, n = _split(fg.mask, fg.radius)
-    cells = _measure(labels, n, fg, scale, (height, width))
+    cells = _measure(labels, n, fg)
     if len(cells) < MIN_CELLS:
         if not cells:
             raise FieldError("no red cells found (not a smear field, or a single cell on its own)")
@@ -289,7 +289,7 @@ class _Region:
     box: tuple[slice, slice]
 
 
-def _measure(labels: np.ndarray, n: int, fg: _Foreground, scale: float, shape: tuple[int, int]) -> list[_Region]:
+def _measure(labels: np.ndarray, n: int, fg: _Foreground) -> list[_Region]:
     """Keep the regions that look like whole red cells of this field."""
     if n == 0:
         return []
@@ -312,7 +312,8 @@ def _measure(labels: np.ndarray, n: int, fg: _Foreground, scale: float, shape: t
     typical_dark = float(np.median(darkness[candidate]))
     keep = candidate & (areas >= 0.35 * typical_area) & (areas <= 4.0 * typical_area)
     # Far darker than the field's median cell: white-cell nuclei, platelet clumps, stain
-    # debris, burnt-in text. A parasite is a few dots; it barely moves a cell's median.
+    # debris, burnt-in text. Ring-stage dots barely change a cell's mean darkness, and even a
+    # cell filled half-way by a schizont stays well under these bounds.
     keep &= darkness <= max(2.5 * typical_dark, typical_dark + 0.5)
     regions = [_Region(int(ids[i]), boxes[i]) for i in np.nonzero(keep)[0]]
     # Red cells are compact; the blobs of noise, texture or a photo are ragged.
@@ -334,11 +335,10 @@ def _solidity(mask: np.ndarray) -> float:
 def _cut(rgb: np.ndarray, labels: np.ndarray, region: _Region, scale: float) -> FoundCell:
     """The cell's box in original pixels with everything outside its mask black."""
     ys, xs = region.box
-    # One pixel of margin at the working scale: the watershed draws its lines between cells.
+    # One pixel of margin at the working scale, so the upscaled mask is never clipped.
     y0, y1 = max(ys.start - 1, 0), min(ys.stop + 1, labels.shape[0])
     x0, x1 = max(xs.start - 1, 0), min(xs.stop + 1, labels.shape[1])
     local = (labels[y0:y1, x0:x1] == region.label).astype(np.uint8)
-    local = cv2.dilate(local, np.ones((3, 3), np.uint8))
     height, width = rgb.shape[:2]
     ox0, oy0 = int(math.floor(x0 / scale)), int(math.floor(y0 / scale))
     ox1, oy1 = min(width, int(math.ceil(x1 / scale))), min(height, int(math.ceil(y1 / scale)))
