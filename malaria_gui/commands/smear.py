@@ -177,7 +177,9 @@ def report_text(fields, threshold: float, model_name: str, max_errors: int = 20)
         share = s.parasitemia()
         figure = "no cells counted" if share is None else (
             f"parasitemia {share[0]:.2f}% (95% CI {share[1]:.2f}-{share[2]:.2f}%)")
-        lines.append(f"  {s.slide}: {s.fields - s.failed} fields, {s.cells} cells, {s.parasitized} parasitized, {figure}")
+        counted = s.fields - s.failed
+        lines.append(f"  {s.slide}: {counted} field{'' if counted == 1 else 's'}, {s.cells} cells, "
+                     f"{s.parasitized} parasitized, {figure}")
     if failed:
         lines.append("could not be counted:")
         lines += [f"  {f.path}: {f.error}" for f in failed[:max_errors]]
