@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-cells", type=int, default=None, help="use at most this many cells (quick runs)")
     t.add_argument("--patience", type=_positive_int, default=6, help="early-stopping patience in epochs")
     t.add_argument("--max-minutes", type=float, default=None, help="stop training after this long (best epoch kept)")
+    from malaria_gui.commands import smear
+
+    smear.add_arguments(sub.add_parser("smear", help="find and score the red cells of whole smear fields; parasitemia",
+                                       description=smear.__doc__.splitlines()[0]), _threshold, _positive_int)
     return parser
 
 
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or argv[0] not in {"gui", "classify", "train", "-h", "--help", "--version"}:
+    if not argv or argv[0] not in {"gui", "classify", "train", "smear", "-h", "--help", "--version"}:
         argv = ["gui", *argv]
     try:
         args = parser.parse_args(argv)
@@ -102,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.command == "classify":
         return classify(args)
+    if args.command == "smear":
+        from malaria_gui.commands import smear
+
+        return smear.run(args)
     if args.command == "train":
         from malaria_gui.training.train import train_from_args
 

@@ -41,3 +41,112 @@ def nih_style_folder(root: Path, patients: int = 10, per_class: int = 3) -> Path
                 name = f"C{100 + p}P{p}ThinF_IMG_2015_cell_{label[0]}{i}.png"
                 write_rgb(root / label / name, synthetic_cell(rng, parasitized))
     return root
+
+
+BACKGROUND = (214, 210, 226)  # pale lilac-grey smear background
+RBC = (205, 140, 165)  # pink red cell
+PARASITE = (105, 30, 140)  # purple chromatin dot
+
+
+def synthetic_field(
+    rng: np.random.Generator,
+    width: int = 640,
+    height: int = 480,
+    radius: float = 16.0,
+    singles: int = 40,
+    pairs: int = 10,
+    overlaps: int = 8,
+    infected: float = 0.1,
+    white_cell: bool = True,
+    debris: int = 6,
+    border_cells: int = 6,
+    heavy: int = 0,
+) -> tuple[np.ndarray, list[tuple[float, float, bool]]]:
+    """A whole smear field drawn like the tests' cells: pink discs (some touching, some
+    overlapping by a fifth of a diameter, some with purple dots) on an unevenly lit background,
+    plus a white cell, dark specks of debris and cells cut by the image border; ``heavy``
+    extra cells, 15% larger, are filled half-way by a dark parasite (a schizont-like stage).
+
+    Returns the RGB image and the (x, y, parasitized) of every red cell wholly inside it:
+    the cells a segmentation should find.
+    """
+    image = np.empty((height, width, 3), np.float32)
+    image[:] = BACKGROUND
+    yy, xx = np.mgrid[0:height, 0:width]
+    light = 1.0 - 0.10 * (((xx - width * 0.4) / width) ** 2 + ((yy - height * 0.6) / height) ** 2) * 2
+    image = image.astype(np.uint8)
+    placed: list[tuple[float, float, float]] = []
+
+    def free(x: float, y: float, r: float, gap: float) -> bool:
+        return all(np.hypot(x - px, y - py) >= (r + pr) * gap for px, py, pr in placed)
+
+    def spot(r: float, span: float) -> tuple[float, float] | None:
+        for _ in range(400):
+            x = float(rng.uniform(r + 3, width - r - 3 - span))
+            y = float(rng.uniform(r + 3, height - r - 3))
+            if free(x, y, r, 1.25) and free(x + span, y, r, 1.25):
+                return x, y
+        return None
+
+    truth: list[tuple[float, float, bool]] = []
+
+    def cell(x: float, y: float, r: float, big: bool = False) -> None:
+        ill = big or bool(rng.random() < infected)
+        centre = (int(round(x * 16)), int(round(y * 16)))
+        cv2.circle(image, centre, int(round(r * 16)), RBC, -1, cv2.LINE_AA, shift=4)
+        cv2.circle(image, centre, int(round(r * 0.35 * 16)), (222, 170, 190), -1, cv2.LINE_AA, shift=4)  # pallor
+        if big:
+            for k in range(6):
+                a = k * np.pi / 3
+                blob = (int(x + 0.3 * r * np.cos(a)), int(y + 0.3 * r * np.sin(a)))
+                cv2.circle(image, blob, max(2, int(r * 0.25)), PARASITE, -1, cv2.LINE_AA)
+        elif ill:
+            for _ in range(int(rng.integers(1, 3))):
+                a, d = rng.uniform(0, 2 * np.pi), rng.uniform(0.2, 0.6) * r
+                dot = (int(x + d * np.cos(a)), int(y + d * np.sin(a)))
+                cv2.circle(image, dot, max(2, int(r * 0.18)), PARASITE, -1, cv2.LINE_AA)
+        placed.append((x, y, r))
+        truth.append((x, y, ill))
+
+    if white_cell:
+        r = radius * 1.8
+        pos = spot(r, 0)
+        if pos is not None:
+            cv2.circle(image, (int(pos[0]), int(pos[1])), int(r), (200, 185, 225), -1, cv2.LINE_AA)
+            for k in range(3):
+                a = k * 2.1
+                lobe = (int(pos[0] + 0.4 * r * np.cos(a)), int(pos[1] + 0.4 * r * np.sin(a)))
+                cv2.circle(image, lobe, int(r * 0.45), (85, 35, 125), -1, cv2.LINE_AA)
+            placed.append((pos[0], pos[1], r))
+    for _ in range(heavy):
+        r = radius * 1.15
+        pos = spot(r, 0)
+        if pos is not None:
+            cell(pos[0], pos[1], r, big=True)
+    for kind, count in (("pair", pairs), ("overlap", overlaps), ("single", singles)):
+        for _ in range(count):
+            r = radius * float(rng.uniform(0.92, 1.08))
+            span = {"single": 0.0, "pair": 2.0 * r, "overlap": 1.7 * r}[kind]
+            pos = spot(r, span)
+            if pos is None:
+                continue
+            cell(pos[0], pos[1], r)
+            if span:
+                cell(pos[0] + span, pos[1], r)
+    # Cells cut by the border: centres on the edge, not wholly inside.
+    for k in range(border_cells):
+        r = radius
+        x = float(rng.uniform(r, width - r)) if k % 2 else (0.0 if k % 4 == 0 else float(width))
+        y = (0.0 if k % 4 == 1 else float(height)) if k % 2 else float(rng.uniform(r, height - r))
+        if free(x, y, r, 1.1):
+            cv2.circle(image, (int(x), int(y)), int(r), RBC, -1, cv2.LINE_AA)
+            placed.append((x, y, r))
+    for _ in range(debris):
+        r = max(2.0, radius * 0.2)
+        pos = spot(r, 0)
+        if pos is not None:
+            cv2.circle(image, (int(pos[0]), int(pos[1])), int(r), (95, 45, 125), -1, cv2.LINE_AA)
+            placed.append((pos[0], pos[1], r))
+    out = image.astype(np.float32) * light[..., None]
+    out += rng.normal(0, 3, out.shape)
+    return np.clip(out, 0, 255).astype(np.uint8), truth

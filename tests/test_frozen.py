@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cells import REPO, nih_style_folder, synthetic_cell, write_rgb
+from cells import REPO, nih_style_folder, synthetic_cell, synthetic_field, write_rgb
 
 pytestmark = [pytest.mark.frozen, pytest.mark.slow]
 
@@ -136,6 +136,25 @@ def test_frozen_classify_all_readable_exits_0(frozen_exe, tiny_model_path, tmp_p
     assert sorted(Path(r["path"]).name for r in rows) == [p.name for p in files]
     assert all(r["error"] == "" and r["prediction"] in ("Parasitized", "Uninfected") for r in rows)
     assert "threshold 0.30" in proc.stdout
+
+
+def test_frozen_smear_counts_fields_and_refuses_a_cell(frozen_exe, tiny_model_path, tmp_path):
+    """The field pipeline (OpenCV, SciPy, the commands package) made it into the bundle."""
+    image, truth = synthetic_field(np.random.default_rng(30), singles=20, pairs=4, overlaps=3)
+    write_rgb(tmp_path / "slide" / "field.png", image)
+    write_rgb(tmp_path / "slide" / "cell.png", synthetic_cell(np.random.default_rng(31), True))
+    cells, fields = tmp_path / "cells.csv", tmp_path / "fields.csv"
+
+    proc = _run(frozen_exe, "smear", str(tmp_path / "slide"), "--csv", str(cells), "--summary", str(fields),
+                "--model", str(tiny_model_path), "--quiet", cwd=tmp_path)
+
+    assert proc.returncode == 1, proc.stderr[-4000:]  # the lone cell is refused, the field counted
+    columns, rows = _read_csv(fields)
+    assert columns == ["slide", "image", "cells", "parasitized", "parasitemia", "ci_low", "ci_high", "error"]
+    by_name = {Path(r["image"]).name: r for r in rows}
+    assert by_name["field.png"]["cells"] == str(len(truth)) and by_name["cell.png"]["error"]
+    assert len(_read_csv(cells)[1]) == len(truth)
+    assert "parasitemia" in proc.stdout
 
 
 def test_frozen_train_then_classify_with_the_new_model(frozen_exe, tmp_path):

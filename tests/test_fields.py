@@ -1,0 +1,236 @@
+"""Whole smear fields: red cells found on drawn fields, non-fields refused, Wilson maths,
+and the ``smear`` command's CSV contracts and crops."""
+
+from __future__ import annotations
+
+import csv
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cells import synthetic_cell, synthetic_field, write_rgb
+from malaria_gui.cli import main
+from malaria_gui.engine.fields import (
+    FieldError,
+    FieldResult,
+    CellScore,
+    looks_like_field,
+    score_fields,
+    segment_field,
+    slide_summaries,
+    wilson_interval,
+)
+
+
+def _owners(cells, x: float, y: float) -> list[int]:
+    """Indices of the found cells whose mask holds the point (x, y)."""
+    out = []
+    for i, c in enumerate(cells):
+        lx, ly = int(x) - c.x, int(y) - c.y
+        if 0 <= lx < c.width and 0 <= ly < c.height and c.mask[ly, lx]:
+            out.append(i)
+    return out
+
+
+@pytest.mark.parametrize(
+    "seed, width, height, radius",
+    [(0, 640, 480, 16.0), (1, 640, 480, 16.0), (2, 1280, 960, 32.0), (3, 480, 360, 11.0)],
+)
+def test_every_whole_cell_found_once_touching_and_overlapping_ones_split(seed, width, height, radius):
+    rng = np.random.default_rng(seed)
+    image, truth = synthetic_field(rng, width, height, radius)
+    cells = segment_field(image)
+    assert abs(len(cells) - len(truth)) <= 0.03 * len(truth)
+    hits = [_owners(cells, x, y) for x, y, _ in truth]
+    found_once = sum(len(h) == 1 for h in hits)
+    assert found_once >= 0.97 * len(truth)
+    # Precision: each found cell holds one drawn cell, so the white cell, the debris and the
+    # cells cut by the border were not counted.
+    claimed = [i for h in hits for i in h]
+    assert len(set(claimed)) == len(claimed)
+    assert len(cells) - len(set(claimed)) <= 1
+
+
+def test_heavily_infected_cells_are_kept_while_the_white_cell_is_not():
+    image, truth = synthetic_field(np.random.default_rng(7), heavy=4)
+    cells = segment_field(image)
+    heavy = truth[:4]  # drawn first
+    assert all(len(_owners(cells, x, y)) == 1 for x, y, _ in heavy)
+    # The white cell's nucleus is as dark as those parasites, but it is darker over its whole
+    # area and larger: no found cell holds mostly nucleus-coloured pixels.
+    for c in cells:
+        nucleus = (np.abs(c.crop.astype(int) - (85, 35, 125)).sum(axis=2) < 60) & c.mask
+        assert nucleus.sum() < 0.5 * c.mask.sum()
+
+
+def test_cells_cut_by_the_border_are_left_out():
+    image, _ = synthetic_field(np.random.default_rng(4), border_cells=8)
+    h, w = image.shape[:2]
+    for c in segment_field(image):
+        assert c.x > 0 and c.y > 0 and c.x + c.width < w and c.y + c.height < h
+
+
+def test_crops_are_cut_like_the_training_cells():
+    image, _ = synthetic_field(np.random.default_rng(5))
+    cell = segment_field(image)[0]
+    assert cell.crop.shape == (cell.height, cell.width, 3)
+    assert (cell.crop[~cell.mask] == 0).all()  # black outside the mask
+    assert np.array_equal(cell.crop[cell.mask], image[cell.y:cell.y + cell.height, cell.x:cell.x + cell.width][cell.mask])
+    # The box hugs the mask, as the NIH crops do: mask touches every side.
+    assert cell.mask[0].any() and cell.mask[-1].any() and cell.mask[:, 0].any() and cell.mask[:, -1].any()
+    outline = cell.contour()
+    assert outline[:, 0].min() >= cell.x and outline[:, 0].max() < cell.x + cell.width
+
+
+def _photo() -> np.ndarray:
+    """Not a smear: a sky gradient, a house and a sun."""
+    yy, xx = np.mgrid[0:480, 0:640]
+    photo = np.stack([80 + xx / 8, 120 + yy / 6, 200 - yy / 5], axis=-1).astype(np.uint8)
+    cv2.rectangle(photo, (100, 250), (400, 470), (150, 60, 40), -1)
+    cv2.circle(photo, (520, 90), 50, (250, 230, 90), -1)
+    return photo
+
+
+NOT_FIELDS = {
+    "blank": np.full((480, 640, 3), 205, np.uint8),
+    "noise": np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8),
+    "single cell": synthetic_cell(np.random.default_rng(0), True),
+    "photo": _photo(),
+    "large noise": np.random.default_rng(1).integers(0, 256, (1200, 1600, 3), dtype=np.uint8),
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_FIELDS))
+def test_images_that_are_not_fields_are_refused_with_a_reason(name):
+    image = NOT_FIELDS[name]
+    with pytest.raises(FieldError, match="not a smear field|no red cells"):
+        segment_field(image)
+    assert not looks_like_field(image)
+
+
+def test_fields_are_recognised_at_any_magnification():
+    for radius, size in ((16.0, (640, 480)), (32.0, (1280, 960)), (10.0, (400, 300))):
+        image, _ = synthetic_field(np.random.default_rng(6), *size, radius=radius)
+        assert looks_like_field(image)
+
+
+def test_wilson_interval_matches_published_values_and_scipy():
+    # Newcombe (1998), Statistics in Medicine 17:857, table I: 81/263 and 0/10.
+    assert wilson_interval(81, 263) == pytest.approx((0.2553, 0.3662), abs=5e-5)
+    low, high = wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.2775, abs=5e-5)
+    from scipy.stats import binomtest
+
+    for k, n in [(1, 150), (7, 76), (150, 150), (30, 1000)]:
+        ci = binomtest(k, n).proportion_ci(method="wilson")
+        assert wilson_interval(k, n) == pytest.approx((ci.low, ci.high), abs=1e-9)
+
+
+def test_slides_pool_their_fields_and_skip_refused_ones():
+    def field(slide, ps, error=None):
+        cells = [CellScore(i + 1, 0, 0, 1, 1, p) for i, p in enumerate(ps)]
+        return FieldResult(Path(slide) / "f.png", slide, cells, error)
+
+    results = [field("A", [0.9, 0.1, 0.2]), field("A", [0.8] + [0.1] * 6), field("A", [], "not a smear field"),
+               field("B", [0.1] * 5)]
+    a, b = slide_summaries(results, 0.5)
+    assert (a.slide, a.fields, a.failed, a.cells, a.parasitized) == ("A", 3, 1, 10, 2)
+    share, low, high = a.parasitemia()
+    assert share == pytest.approx(20.0)
+    assert (low, high) == pytest.approx(tuple(100 * v for v in wilson_interval(2, 10)))
+    assert b.parasitemia()[0] == 0.0 and b.parasitemia()[2] > 0  # zero parasitized still has an upper bound
+
+
+def test_score_fields_streams_in_order_with_per_field_errors_and_cancel(tmp_path, tiny_classifier):
+    paths = []
+    for i in range(3):
+        image, truth = synthetic_field(np.random.default_rng(10 + i), singles=20, pairs=4, overlaps=3)
+        paths.append(write_rgb(tmp_path / f"f{i}.png", image))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    paths.insert(1, broken)
+    got = list(score_fields(paths, tiny_classifier))
+    assert [r.path for r in got] == paths
+    assert got[1].error and not got[1].cells
+    assert all(r.ok and len(r.cells) == 34 for r in (got[0], got[2], got[3]))
+
+    cancel = threading.Event()
+    seen = []
+    for r in score_fields(paths, tiny_classifier, cancel=cancel):
+        seen.append(r)
+        cancel.set()
+    assert len(seen) == 1
+
+
+@pytest.fixture
+def smear_folder(tmp_path: Path) -> Path:
+    root = tmp_path / "smears"
+    for slide, seeds in (("slide1", (20, 21)), ("slide2", (22,))):
+        for s in seeds:
+            image, _ = synthetic_field(np.random.default_rng(s), singles=25, pairs=5, overlaps=4)
+            write_rgb(root / slide / f"field{s}.png", image)
+    write_rgb(root / "=cmd" / "photo.png", NOT_FIELDS["photo"])  # a refused field in a formula-like slide
+    return root
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_smear_command_writes_both_csvs(smear_folder, tmp_path, tiny_model_path, capsys):
+    cells_csv, fields_csv = tmp_path / "cells.csv", tmp_path / "fields.csv"
+    code = main(["smear", str(smear_folder), "--csv", str(cells_csv), "--summary", str(fields_csv),
+                 "--model", str(tiny_model_path), "--threshold", "0.5", "--quiet"])
+    assert code == 1  # one image is not a field; the others are still counted
+    with open(cells_csv, encoding="utf-8") as fh:
+        assert fh.readline().strip() == "image,cell,x,y,width,height,prediction,p_parasitized"
+    with open(fields_csv, encoding="utf-8") as fh:
+        assert fh.readline().strip() == "slide,image,cells,parasitized,parasitemia,ci_low,ci_high,error"
+    cells, fields = _rows(cells_csv), _rows(fields_csv)
+    assert len(fields) == 4
+    bad = [f for f in fields if f["error"]]
+    assert len(bad) == 1 and bad[0]["slide"] == "'=cmd" and "not a smear field" in bad[0]["error"]
+    assert bad[0]["cells"] == ""  # refused, not "0 cells"
+    good = [f for f in fields if not f["error"]]
+    assert [int(f["cells"]) for f in good] == [43, 43, 43]
+    assert len(cells) == 129
+    for f in good:
+        mine = [c for c in cells if c["image"] == f["image"]]
+        k = sum(c["prediction"] == "Parasitized" for c in mine)
+        assert int(f["parasitized"]) == k == sum(float(c["p_parasitized"]) >= 0.5 for c in mine)
+        low, high = wilson_interval(k, len(mine))
+        assert float(f["parasitemia"]) == pytest.approx(100 * k / len(mine), abs=0.006)
+        assert (float(f["ci_low"]), float(f["ci_high"])) == pytest.approx((100 * low, 100 * high), abs=0.006)
+    image = cv2.imread(fields[0]["image"])
+    for c in cells[:5]:  # boxes are in the original image's pixels
+        x, y, w, h = (int(c[k]) for k in ("x", "y", "width", "height"))
+        assert 0 < x and 0 < y and x + w < image.shape[1] and y + h < image.shape[0]
+    out = capsys.readouterr().out
+    assert "slide1: 2 fields, 86 cells" in out and "95% CI" in out and "photo.png: " in out
+
+
+def test_smear_crops_round_trip_into_classify(smear_folder, tmp_path, tiny_model_path):
+    cells_csv, crops, again = tmp_path / "cells.csv", tmp_path / "crops", tmp_path / "again.csv"
+    main(["smear", str(smear_folder / "slide1"), "--csv", str(cells_csv), "--crops", str(crops),
+          "--model", str(tiny_model_path), "--threshold", "0.5", "--quiet"])
+    cells = {f"{Path(c['image']).stem}_{c['cell']}": c for c in _rows(cells_csv)}
+    assert main(["classify", str(crops), "--csv", str(again), "--model", str(tiny_model_path),
+                 "--threshold", "0.5", "--quiet"]) == 0
+    rows = _rows(again)
+    assert len(rows) == len(cells) == 86
+    for row in rows:
+        cell = cells[Path(row["path"]).stem]
+        assert Path(row["path"]).parent.name == cell["prediction"] == row["prediction"]
+        assert float(row["p_parasitized"]) == pytest.approx(float(cell["p_parasitized"]), abs=2e-6)
+
+
+def test_smear_usage_errors(tmp_path, tiny_model_path):
+    assert main(["smear", str(tmp_path / "missing")]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["smear", str(empty), "--model", str(tiny_model_path)]) == 2
+    assert main(["smear", str(empty), "--csv", str(tmp_path / "no" / "cells.csv")]) == 2
