@@ -1,0 +1,1 @@
+"""One module per sub-command of malaria-gui (the dispatcher is malaria_gui/cli.py)."""
