@@ -14,6 +14,7 @@ under another lab's look; the colour statistics do.
 from __future__ import annotations
 
 import random
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,12 +41,30 @@ def feature_model(model):
     return keras.Model(model.input, model.layers[-1].input)
 
 
+_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> its compiled feature program
+
+
 def features(model, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Penultimate features of a preprocessed (N, S, S, 3) uint8 batch."""
-    extract = feature_model(model)
-    out = [np.asarray(extract(batch[i:i + batch_size], training=False), dtype=np.float64)
-           for i in range(0, len(batch), batch_size)]
-    return np.concatenate(out) if out else np.empty((0, extract.output_shape[-1]))
+    """Penultimate features of a preprocessed (N, S, S, 3) uint8 batch, in zero-padded
+    batches of one shape (one compiled program; eager calls cost ~3x on two cores)."""
+    run = _COMPILED.get(model)
+    if run is None:
+        import keras
+
+        extract = feature_model(model)
+        run = lambda x: extract(x, training=False)  # noqa: E731
+        if keras.backend.backend() == "jax":
+            import jax
+
+            run = jax.jit(run)
+        _COMPILED[model] = run
+    out = []
+    for start in range(0, len(batch), batch_size):
+        part = batch[start:start + batch_size]
+        padded = np.zeros((batch_size, *batch.shape[1:]), batch.dtype)
+        padded[: len(part)] = part
+        out.append(np.asarray(run(padded), dtype=np.float64)[: len(part)])
+    return np.concatenate(out) if out else np.empty((0, model.layers[-1].input.shape[-1]))
 
 
 def colour_stats(batch: np.ndarray) -> np.ndarray:
@@ -53,18 +72,20 @@ def colour_stats(batch: np.ndarray) -> np.ndarray:
     mask), the darkest 5% of it (stained parasites, nuclei), and the share of the frame it
     fills. The network is trained to ignore stain and framing, so its features hardly move
     under them; these do."""
-    x = batch.astype(np.float32)
-    mask = x.max(axis=3) >= 12
-    mask[mask.reshape(len(x), -1).sum(axis=1) < 8] = True  # an all-dark image: use every pixel
-    out = np.empty((len(x), 10), np.float64)
-    for i in range(len(x)):
-        pixels = x[i][mask[i]]
-        out[i, :3] = pixels.mean(axis=0)
-        out[i, 3:6] = pixels.std(axis=0)
-        grey = pixels.mean(axis=1)
-        out[i, 6:9] = pixels[grey <= np.percentile(grey, 5)].mean(axis=0)
-        out[i, 9] = 100.0 * mask[i].mean()
-    return out
+    n = len(batch)
+    x = batch.reshape(n, -1, 3).astype(np.float32)
+    mask = x.max(axis=2) >= 12
+    mask[mask.sum(axis=1) < 8] = True  # an all-dark image: use every pixel
+    count = mask.sum(axis=1, keepdims=True)
+    w = mask[..., None]
+    mean = (x * w).sum(axis=1) / count
+    std = np.sqrt(np.maximum((x * x * w).sum(axis=1) / count - mean ** 2, 0.0))
+    grey = np.where(mask, x.mean(axis=2), np.inf)
+    ranked = np.sort(grey, axis=1)
+    k = np.maximum(1, (0.05 * count[:, 0]).astype(int)) - 1
+    dark = (grey <= ranked[np.arange(n), k][:, None])[..., None]
+    darkest = (x * dark).sum(axis=1) / dark.sum(axis=1)
+    return np.concatenate([mean, std, darkest, 100.0 * count / x.shape[1]], axis=1).astype(np.float64)
 
 
 def _colour_distances(desc: dict, stats: np.ndarray) -> np.ndarray:
