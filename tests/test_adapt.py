@@ -188,3 +188,31 @@ def test_adapting_on_a_shifted_lab_improves_its_other_patients(tmp_path):
         clf = load_classifier(path)
         accuracy[name] = compute_metrics(truth, [r.p_parasitized for r in score_all(other, clf)], clf.threshold).accuracy
     assert accuracy["after"] > accuracy["before"] + 0.02, accuracy
+
+
+def test_ctrl_c_exits_130_and_leaves_the_previous_lab_model(tmp_path, tiny_model_path, monkeypatch, capsys):
+    from malaria_gui.training import adapt as adapt_module
+
+    lab = lab_folder(tmp_path / "lab")
+    out = tmp_path / "lab.keras"
+    out.write_bytes(b"the previous lab model")
+    calls = []
+
+    def interrupted(*args, **kwargs):  # Ctrl+C in the second fine-tuning run
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    real = adapt_module._fine_tune
+    monkeypatch.setattr(adapt_module, "_fine_tune", interrupted)
+    assert main(["adapt", str(lab), "--out", str(out), "--base", str(tiny_model_path), "--quiet"]) == EXIT_INTERRUPTED
+    assert "interrupted; nothing written" in capsys.readouterr().err
+    assert out.read_bytes() == b"the previous lab model" and not out.with_name("lab.card.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab", "lab.keras"]  # no temporary files left
+
+
+def test_time_limit_cuts_fine_tuning_short_and_says_so(tmp_path, tiny_model_path):
+    items = find_images([lab_folder(tmp_path / "lab")])
+    result = adapt(items, tiny_model_path, folds=2, epochs=200, max_minutes=0.001)
+    assert any("time limit" in note for note in result.report["notes"])
