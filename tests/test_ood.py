@@ -46,10 +46,14 @@ def test_check_results_survives_unreadable_files_and_needs_a_description(tmp_pat
     results = score_all(find_images([tmp_path]), tiny_classifier)
     (tmp_path / "c_0.png").write_bytes(b"gone bad since")  # unreadable on the second read
     assert ood.check_results(results, tiny_classifier) is None  # the tiny card has no description
-    described = replace(tiny_classifier, card={**tiny_classifier.card,
-                                               "ood": ood.describe(tiny_classifier.model, cells(0, 200))})
+    description = ood.describe(tiny_classifier.model, cells(0, 1000))
+    described = replace(tiny_classifier, card={**tiny_classifier.card, "ood": description})
     check = ood.check_results(results, described)
     assert check.cells == 29 and check.unlike
+    # A description of few cells (a lab model's ~100) is too narrow to warn by.
+    narrow = replace(tiny_classifier, card={**tiny_classifier.card,
+                                            "ood": ood.describe(tiny_classifier.model, cells(0, 200))})
+    assert ood.check_results(results, narrow) is None
 
 
 def test_classify_summary_warns_on_cells_unlike_the_bundled_models(tmp_path, capsys):

@@ -29,6 +29,10 @@ COMPONENTS = 10
 COLOUR_FACTOR = 6.5
 FEATURE_FACTOR = 1.6
 MIN_CELLS = 20  # below this a run's median says too little to warn about
+# Below this a description is too narrow to judge by: 100 adaptation cells from 4 patients
+# put the *same* lab's other patients at a colour ratio of 40 (features 7.4). Such cards keep
+# their description (a later, larger adaptation may replace it) but never warn.
+MIN_DESCRIBED = 1000
 SAMPLE = 512  # cells re-read after a run: ~0.3 s of decoding and features
 WARNING = ("these cells look unlike the cells this model was trained on: "
            "check a labelled sample, or adapt the model")
@@ -184,13 +188,15 @@ def compare(desc: dict, batch: np.ndarray, model) -> OODCheck:
 
 def check_results(results: Sequence, classifier, *, sample: int = SAMPLE, seed: int = 0) -> OODCheck | None:
     """After a run: re-read up to ``sample`` scored cells and compare them with the card's
-    description. None when the card has none or too few cells were scored. Never raises for
+    description. None when the card has none, or one of fewer than MIN_DESCRIBED cells (a lab
+    model adapted on ~100 cells), or too few cells were scored. Never raises for
     a file (one that cannot be read again is simply left out of the sample)."""
     from malaria_gui.engine.scorer import load_for_model
 
     desc = classifier.card.get(OOD_KEY)
     scored = [r.path for r in results if getattr(r, "p_parasitized", None) is not None]
-    if not isinstance(desc, dict) or "colour" not in desc or len(scored) < MIN_CELLS:
+    if (not isinstance(desc, dict) or "colour" not in desc or desc.get("cells", 0) < MIN_DESCRIBED
+            or len(scored) < MIN_CELLS):
         return None
     if len(scored) > sample:
         scored = random.Random(seed).sample(scored, sample)
