@@ -30,7 +30,7 @@ import numpy as np
 
 from malaria_gui import __version__
 from malaria_gui.engine.discovery import ImageItem
-from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED, UNINFECTED, class_index, label_for_folder
+from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED, class_index, label_for_folder
 
 MIN_PER_CLASS = 20
 EPOCHS = 40
