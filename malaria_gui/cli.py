@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="With no sub-command the desktop window opens (and starts scoring PATHs, if given).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{classify,train}")
+    sub = parser.add_subparsers(dest="command", metavar="{classify,train,adapt}")
 
     gui = sub.add_parser("gui", help="open the window (the default)")
     gui.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders to score at once")
@@ -83,10 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-cells", type=int, default=None, help="use at most this many cells (quick runs)")
     t.add_argument("--patience", type=_positive_int, default=6, help="early-stopping patience in epochs")
     t.add_argument("--max-minutes", type=float, default=None, help="stop training after this long (best epoch kept)")
+
     from malaria_gui.commands import smear
 
     smear.add_arguments(sub.add_parser("smear", help="find and score the red cells of whole smear fields; parasitemia",
                                        description=smear.__doc__.splitlines()[0]), _threshold, _positive_int)
+
+    from malaria_gui.commands import adapt as adapt_command
+
+    adapt_command.add_parser(sub)
     return parser
 
 
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.freeze_support()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or argv[0] not in {"gui", "classify", "train", "smear", "-h", "--help", "--version"}:
+    if not argv or argv[0] not in {"gui", "classify", "train", "smear", "adapt", "-h", "--help", "--version"}:
         argv = ["gui", *argv]
     try:
         args = parser.parse_args(argv)
@@ -110,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         from malaria_gui.commands import smear
 
         return smear.run(args)
+    if args.command == "adapt":
+        from malaria_gui.commands.adapt import run as run_adapt
+
+        return run_adapt(args)
     if args.command == "train":
         from malaria_gui.training.train import train_from_args
 
@@ -217,6 +226,11 @@ def classify(args: argparse.Namespace) -> int:
     if metrics is not None:
         print()
         print(format_metrics(metrics))
+    from malaria_gui.engine.ood import check_results  # issue 9: warn when the cells look unlike the training cells
+
+    ood_check = check_results(results, classifier)
+    if ood_check is not None and ood_check.unlike:
+        print(f"\nwarning: {ood_check.message()}")
     if args.csv is not None:
         try:
             write_csv(args.csv, results, threshold)

@@ -1,0 +1,212 @@
+"""Out-of-distribution check: do a run's cells look like the cells the model learned from?
+
+A model's card stores a compact description of its training (or adaptation) cells: colour
+statistics per cell (mean, spread and darkest pixels of the cell, the share of the frame it
+fills) with their covariance, and the network's penultimate features (the pooled activations
+the last layer reads) reduced by PCA, each with how far the training cells themselves lie
+from their centre. After a run, a sample of the scored cells is described the same way; when
+their median distance is several times the training cells' own, the model is being asked
+about cells unlike those it learned from, and its probabilities deserve less trust.
+The network was trained to ignore stain and framing, so its features alone hardly move
+under another lab's look; the colour statistics do.
+"""
+
+from __future__ import annotations
+
+import random
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+OOD_KEY = "ood"
+COMPONENTS = 10
+# A run is "unlike" when its median distance exceeds these multiples of the training cells'
+# median. Calibrated with tools/ood_card.py on NIH test patients (colour 1.1 / features 0.9),
+# their colour-shifted copy (5.0 / 1.0), which must stay quiet, and another lab's crops
+# (MP-IDB: 8-14 / 1.2-1.3 by sample) and a strong stain/framing shift (125 / 2.0), which should warn.
+COLOUR_FACTOR = 6.5
+FEATURE_FACTOR = 1.6
+MIN_CELLS = 20  # below this a run's median says too little to warn about
+# Below this a description is too narrow to judge by: 100 adaptation cells from 4 patients
+# put the *same* lab's other patients at a colour ratio of 40 (features 7.4). Such cards keep
+# their description (a later, larger adaptation may replace it) but never warn.
+MIN_DESCRIBED = 1000
+SAMPLE = 512  # cells re-read after a run: ~0.3 s of decoding and features
+WARNING = ("these cells look unlike the cells this model was trained on: "
+           "check a labelled sample, or adapt the model")
+
+
+def feature_model(model):
+    """The network up to its last layer's input (global pooling for the compact network)."""
+    import keras
+
+    return keras.Model(model.input, model.layers[-1].input)
+
+
+_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> its compiled feature program
+
+
+def features(model, batch: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Penultimate features of a preprocessed (N, S, S, 3) uint8 batch, in zero-padded
+    batches of one shape (one compiled program; eager calls cost ~3x on two cores)."""
+    run = _COMPILED.get(model)
+    if run is None:
+        import keras
+
+        extract = feature_model(model)
+        run = lambda x: extract(x, training=False)  # noqa: E731
+        if keras.backend.backend() == "jax":
+            import jax
+
+            run = jax.jit(run)
+        _COMPILED[model] = run
+    out = []
+    for start in range(0, len(batch), batch_size):
+        part = batch[start:start + batch_size]
+        padded = np.zeros((batch_size, *batch.shape[1:]), batch.dtype)
+        padded[: len(part)] = part
+        out.append(np.asarray(run(padded), dtype=np.float64)[: len(part)])
+    return np.concatenate(out) if out else np.empty((0, model.layers[-1].input.shape[-1]))
+
+
+def colour_stats(batch: np.ndarray) -> np.ndarray:
+    """Per cell: mean and spread of R, G, B over the cell (pixels brighter than the black
+    mask), the darkest 5% of it (stained parasites, nuclei), and the share of the frame it
+    fills. The network is trained to ignore stain and framing, so its features hardly move
+    under them; these do."""
+    n = len(batch)
+    x = batch.reshape(n, -1, 3).astype(np.float32)
+    mask = x.max(axis=2) >= 12
+    mask[mask.sum(axis=1) < 8] = True  # an all-dark image: use every pixel
+    count = mask.sum(axis=1, keepdims=True)
+    w = mask[..., None]
+    mean = (x * w).sum(axis=1) / count
+    std = np.sqrt(np.maximum((x * x * w).sum(axis=1) / count - mean ** 2, 0.0))
+    grey = np.where(mask, x.mean(axis=2), np.inf)
+    ranked = np.sort(grey, axis=1)
+    k = np.maximum(1, (0.05 * count[:, 0]).astype(int)) - 1
+    dark = (grey <= ranked[np.arange(n), k][:, None])[..., None]
+    darkest = (x * dark).sum(axis=1) / dark.sum(axis=1)
+    return np.concatenate([mean, std, darkest, 100.0 * count / x.shape[1]], axis=1).astype(np.float64)
+
+
+def _colour_distances(desc: dict, stats: np.ndarray) -> np.ndarray:
+    """Mean squared whitened distance per cell (Mahalanobis / dimensions)."""
+    centred = stats - np.asarray(desc["mean"])
+    white = centred @ np.asarray(desc["whitening"]).T
+    return np.mean(white ** 2, axis=1)
+
+
+def describe_colour(stats: np.ndarray) -> dict:
+    from sklearn.covariance import LedoitWolf
+
+    cov = LedoitWolf().fit(stats).covariance_
+    values, vectors = np.linalg.eigh(cov)
+    whitening = (vectors / np.sqrt(np.maximum(values, 1e-9))).T
+    desc = {"mean": np.round(stats.mean(axis=0), 4).tolist(), "whitening": np.round(whitening, 6).tolist()}
+    desc["reference_median"] = float(np.median(_colour_distances(desc, stats)))
+    return desc
+
+
+def _distances(desc: dict, feats: np.ndarray) -> np.ndarray:
+    """Per cell: mean squared standardised PCA coordinate plus the relative residual off the PCA plane."""
+    mean = np.asarray(desc["mean"])
+    comps = np.asarray(desc["components"])
+    scale = np.asarray(desc["scale"])
+    centred = feats - mean
+    coords = centred @ comps.T
+    inside = np.mean((coords / scale) ** 2, axis=1)
+    residual = np.sum(centred ** 2, axis=1) - np.sum(coords ** 2, axis=1)
+    return inside + np.maximum(residual, 0.0) / desc["residual_scale"]
+
+
+def describe_features(feats: np.ndarray, components: int = COMPONENTS) -> dict:
+    """PCA of the penultimate features with each component's spread and the residual's."""
+    from sklearn.decomposition import PCA
+
+    feats = np.asarray(feats, dtype=np.float64)
+    k = int(max(1, min(components, len(feats) // 5, feats.shape[1])))
+    pca = PCA(n_components=k, random_state=0).fit(feats)
+    centred = feats - pca.mean_
+    coords = centred @ pca.components_.T
+    residual = np.maximum(np.sum(centred ** 2, axis=1) - np.sum(coords ** 2, axis=1), 0.0)
+    desc = {
+        "mean": np.round(pca.mean_, 6).tolist(),
+        "components": np.round(pca.components_, 6).tolist(),
+        "scale": np.round(np.sqrt(np.maximum(pca.explained_variance_, 1e-12)), 6).tolist(),
+        "residual_scale": float(max(np.median(residual), 1e-12)),
+    }
+    desc["reference_median"] = float(np.median(_distances(desc, feats)))
+    return desc
+
+
+def describe(model, batch: np.ndarray) -> dict:
+    """The card's description of the cells in a preprocessed batch (JSON-ready, ~30 kB)."""
+    return {
+        "method": "per cell: colour statistics (Ledoit-Wolf Mahalanobis) and the network's penultimate "
+                  "features (PCA); a run is unlike when its median distance exceeds factor x the training cells'",
+        "cells": int(len(batch)),
+        "colour": describe_colour(colour_stats(batch)) | {"factor": COLOUR_FACTOR},
+        "features": describe_features(features(model, batch)) | {"factor": FEATURE_FACTOR},
+    }
+
+
+@dataclass(frozen=True)
+class OODCheck:
+    """The outcome of comparing a run's cells with a model's description."""
+
+    cells: int
+    colour_ratio: float  # run's median distance / training cells' median, colour statistics
+    feature_ratio: float  # the same for the network's features
+    colour_factor: float = COLOUR_FACTOR
+    feature_factor: float = FEATURE_FACTOR
+
+    @property
+    def unlike(self) -> bool:
+        return self.cells >= MIN_CELLS and (self.colour_ratio > self.colour_factor
+                                            or self.feature_ratio > self.feature_factor)
+
+    def message(self) -> str | None:
+        """The warning line for a summary or the window, or None when the cells look familiar."""
+        return WARNING if self.unlike else None
+
+
+def compare(desc: dict, batch: np.ndarray, model) -> OODCheck:
+    """How far a run's cells (a preprocessed batch) lie from the described training cells."""
+    colour = _colour_distances(desc["colour"], colour_stats(batch))
+    feats = _distances(desc["features"], features(model, batch))
+    return OODCheck(
+        cells=int(len(batch)),
+        colour_ratio=float(np.median(colour) / desc["colour"]["reference_median"]) if len(batch) else 0.0,
+        feature_ratio=float(np.median(feats) / desc["features"]["reference_median"]) if len(batch) else 0.0,
+        colour_factor=float(desc["colour"].get("factor", COLOUR_FACTOR)),
+        feature_factor=float(desc["features"].get("factor", FEATURE_FACTOR)),
+    )
+
+
+def check_results(results: Sequence, classifier, *, sample: int = SAMPLE, seed: int = 0) -> OODCheck | None:
+    """After a run: re-read up to ``sample`` scored cells and compare them with the card's
+    description. None when the card has none, or one of fewer than MIN_DESCRIBED cells (a lab
+    model adapted on ~100 cells), or too few cells were scored. Never raises for
+    a file (one that cannot be read again is simply left out of the sample)."""
+    from malaria_gui.engine.scorer import load_for_model
+
+    desc = classifier.card.get(OOD_KEY)
+    scored = [r.path for r in results if getattr(r, "p_parasitized", None) is not None]
+    if (not isinstance(desc, dict) or "colour" not in desc or desc.get("cells", 0) < MIN_DESCRIBED
+            or len(scored) < MIN_CELLS):
+        return None
+    if len(scored) > sample:
+        scored = random.Random(seed).sample(scored, sample)
+    size = classifier.input_size
+    batch = []
+    for path in scored:
+        try:
+            batch.append(load_for_model(path, size))
+        except Exception:  # the run already reported it; the check just uses fewer cells
+            continue
+    if len(batch) < MIN_CELLS:
+        return None
+    return compare(desc, np.stack(batch), classifier.model)

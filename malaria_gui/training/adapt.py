@@ -1,0 +1,520 @@
+"""Adapt a model to a lab's own cells: grouped cross-validation, then fine-tuning on them all.
+
+A model trained on one lab's cells loses sensitivity on another lab's stain, camera and
+species; fine-tuning the whole small network for a few seconds on ~100 labelled cells of the
+new lab recovers most of it. Before anything is saved, k-fold cross-validation grouped by
+source (field image or slide: never one field on both sides) measures the base model and the
+fine-tuned one on cells the fine-tuning did not see, and the out-of-fold predictions choose
+the lab model's threshold. Qt-free: the CLI and the window's scoring process both call
+:func:`adapt` and :func:`save_lab_model`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import platform
+import re
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from malaria_gui import __version__
+from malaria_gui.engine.discovery import ImageItem
+from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED, class_index, label_for_folder
+
+MIN_PER_CLASS = 20
+EPOCHS = 40
+BATCH_SIZE = 16
+LEARNING_RATE = 3e-4  # tuned with bench/adapt.py: 1e-4 barely moved the shifted lab (89.4 -> 89.6%), 1e-3 overshot (90.7%)
+BOOTSTRAP = 1000
+
+AdaptProgress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class AdaptError(Exception):
+    """Adaptation cannot go ahead; the message is for the user, as it stands."""
+
+
+class AdaptCancelled(Exception):
+    """The cancel event was set; nothing was written."""
+
+
+@dataclass
+class AdaptResult:
+    """The fine-tuned model (in memory, batch norm folded), its card, and the report."""
+
+    model: object
+    card: dict
+    report: dict
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- inputs and groups
+
+_NUMBERED = re.compile(r"^(.*?)[ _\-.]*\(?\d+\)?$")
+
+
+def source_group(path: Path) -> str:
+    """The field image or slide a cell came from, as far as its name and folder say.
+
+    ``<image>_<n>.png`` (crops numbered within one field, as NIH's ``..._cell_12.png``) ->
+    ``<image>``; otherwise the folder. The class-named folder is skipped, so a field's
+    parasitized and uninfected crops fall in one group.
+    """
+    path = Path(path)
+    folder = path.parent
+    if label_for_folder(folder.name) is not None:
+        folder = folder.parent
+    match = _NUMBERED.match(path.stem)
+    prefix = match.group(1) if match and match.group(1) else None
+    return f"{folder}/{prefix}" if prefix else str(folder)
+
+
+def read_corrections(csv_path: str | os.PathLike[str]) -> list[ImageItem]:
+    """Items from a corrections CSV with columns ``path,truth`` (relative paths are taken
+    relative to the CSV's folder; rows without a known class are left out)."""
+    csv_path = Path(csv_path)
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise AdaptError(f"cannot read corrections file {csv_path}: {exc}") from None
+    if rows and not {"path", "truth"} <= set(rows[0]):
+        raise AdaptError(f"corrections file {csv_path} needs the columns path,truth")
+    items = []
+    for row in rows:
+        truth = label_for_folder((row.get("truth") or "").strip())
+        if not row.get("path") or truth is None:
+            continue
+        path = Path(row["path"])
+        items.append(ImageItem(path if path.is_absolute() else csv_path.parent / path, truth))
+    return items
+
+
+def merge_items(*groups: Iterable[ImageItem]) -> list[ImageItem]:
+    """Labelled items, later ones (corrections) overriding earlier ones for the same file."""
+    merged: dict[str, ImageItem] = {}
+    for group in groups:
+        for item in group:
+            if item.truth is not None:
+                merged[os.path.normcase(os.path.abspath(item.path))] = item
+    return list(merged.values())
+
+
+# ---------------------------------------------------------------- statistics
+
+def wilson(successes: int, n: int) -> list[float] | None:
+    """95% Wilson interval of a proportion (scipy), or None without cases."""
+    if n == 0:
+        return None
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return [round(float(ci.low), 4), round(float(ci.high), 4)]
+
+
+def _auc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """ROC AUC per row (Mann-Whitney on ranks); y True = Parasitized, p = P(Parasitized)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(p, axis=-1)
+    n_pos = y.sum(axis=-1)
+    n_neg = y.shape[-1] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((ranks * y).sum(axis=-1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def figures(truth: Sequence[str], p: np.ndarray, threshold: float, seed: int = 0) -> dict:
+    """Accuracy, sensitivity, specificity (Wilson 95%) and ROC AUC (seeded bootstrap 95% over cells)."""
+    y = np.asarray(truth) == PARASITIZED
+    p = np.asarray(p, dtype=np.float64)
+    called = p >= threshold
+    tp, fn = int(np.sum(y & called)), int(np.sum(y & ~called))
+    tn, fp = int(np.sum(~y & ~called)), int(np.sum(~y & called))
+    out = {"n": int(len(y)), "threshold": round(float(threshold), 4), "confusion": [[tp, fn], [fp, tn]]}
+    for name, k, n in (("accuracy", tp + tn, len(y)), ("sensitivity", tp, tp + fn), ("specificity", tn, tn + fp)):
+        out[name] = round(k / n, 4) if n else None
+        out[name + "_ci95"] = wilson(k, n)
+    out["roc_auc"] = out["roc_auc_ci95"] = None
+    if 0 < y.sum() < len(y):
+        out["roc_auc"] = round(float(_auc_rows(y, p)), 4)
+        pick = np.random.default_rng(seed).integers(0, len(y), (BOOTSTRAP, len(y)))
+        aucs = _auc_rows(y[pick], p[pick])
+        aucs = aucs[np.isfinite(aucs)]
+        if len(aucs) >= BOOTSTRAP // 2:
+            out["roc_auc_ci95"] = [round(float(v), 4) for v in np.percentile(aucs, [2.5, 97.5])]
+    return out
+
+
+# ---------------------------------------------------------------- the model
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_base(base_path: str | os.PathLike[str] | None):
+    """The base as a trainable Keras model and its card; AdaptError if it is no cell classifier."""
+    from malaria_gui.engine.model import ModelError, read_card
+    from malaria_gui.resources import default_model_path
+
+    path = Path(base_path) if base_path is not None else default_model_path()
+    if not path.is_file():
+        raise AdaptError(f"base model not found: {path}")
+    if path.suffix.lower() != ".keras":
+        raise AdaptError(f"base model {path.name} is not a .keras file")
+    try:
+        card = read_card(path)
+    except ModelError as exc:
+        raise AdaptError(str(exc)) from None
+    import keras
+
+    from malaria_gui.engine.model import _load_keras_model
+
+    try:
+        model = _load_keras_model(path)  # safe mode; skips the ~5 s random initialisation
+    except Exception as exc:  # many error types for a bad file; the user needs one line
+        raise AdaptError(f"cannot load base model {path.name}: {exc}") from None
+    shape, out = getattr(model, "input_shape", None), getattr(model, "output_shape", None)
+    if not (isinstance(shape, tuple) and len(shape) == 4 and shape[1] == shape[2] and shape[3] == 3
+            and isinstance(shape[1], int)):
+        raise AdaptError(f"{path.name} is not a cell classifier (input shape {shape})")
+    if not (isinstance(out, tuple) and len(out) == 2 and out[1] == 1):
+        raise AdaptError(f"{path.name} is not a cell classifier (output shape {out}, expected one unit)")
+    for layer in model.layers:
+        # Batch statistics of 16 cells would wreck the learned ones: inference mode while fine-tuning.
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    return model, card, path
+
+
+PREDICT_BATCH = 64
+
+
+def _predict(model, batch: np.ndarray) -> np.ndarray:
+    """P(Parasitized) through the application's wrapper, in zero-padded batches of one shape
+    (on JAX every new batch shape is a new compilation, ~1 s each on two cores)."""
+    from malaria_gui.engine.model import Classifier
+
+    classifier = Classifier(model=model)
+    out = []
+    for start in range(0, len(batch), PREDICT_BATCH):
+        part = batch[start:start + PREDICT_BATCH]
+        padded = np.zeros((PREDICT_BATCH, *batch.shape[1:]), batch.dtype)
+        padded[: len(part)] = part
+        out.append(classifier.predict(padded)[: len(part)])
+    return np.concatenate(out) if out else np.empty((0,), np.float32)
+
+
+def _epochs_of(batch: np.ndarray, labels: np.ndarray, seed: int, epochs: int):
+    """All epochs at once: each epoch a fresh seeded shuffle, each cell a random flip/rotation
+    (cells have no orientation). ~100 cells x 40 epochs is a few MB, and one ``fit`` call."""
+    from malaria_gui.training.augment import dihedral
+
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(len(batch)) for _ in range(epochs)])
+    # Whole batches only: a smaller last batch would be one more compilation.
+    order = order[: max(BATCH_SIZE, len(order) // BATCH_SIZE * BATCH_SIZE)]
+    turns = rng.integers(0, 8, len(order))
+    x = np.stack([dihedral(batch[i], int(k)) for i, k in zip(order, turns)])
+    return x, labels[order].astype("float32")
+
+
+def _fine_tune(model, weights, batch, labels, *, seed, epochs, stop: Callable[[], bool], on_step=None):
+    """Reset ``model`` to ``weights`` and fine-tune it on the cells (Adam 3e-4, flips/rotations).
+
+    Compiled once; later runs reset the weights and the optimizer's state instead, so the
+    training step is not compiled again for every fold (seconds each on two cores)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model.set_weights(weights)
+    if getattr(model, "optimizer", None) is None or not model.compiled:
+        model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
+                      loss=keras.losses.BinaryCrossentropy(label_smoothing=0.05))
+    else:
+        for variable in model.optimizer.variables:  # step count and moments; not the learning rate
+            if not variable.path.endswith("learning_rate"):
+                variable.assign(np.zeros(variable.shape, variable.dtype))
+    x, y = _epochs_of(batch, labels, seed, epochs)
+
+    class Watch(keras.callbacks.Callback):
+        def on_train_batch_end(self, step, logs=None):
+            if on_step is not None:
+                on_step(step + 1)
+            if stop():
+                self.model.stop_training = True
+
+    model.fit(x, y, batch_size=BATCH_SIZE, epochs=1, shuffle=False, verbose=0, callbacks=[Watch()])
+
+
+def _grouped_folds(labels: np.ndarray, groups: np.ndarray, folds: int, seed: int):
+    """Fold indices that never split a group, and notes on how they were made."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    notes = []
+    n_groups = len(set(groups.tolist()))
+    if n_groups >= 2:
+        k = min(folds, n_groups)
+        if k < folds:
+            notes.append(f"only {n_groups} source groups (field images or folders): {k} folds instead of {folds}")
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(len(labels)), labels, groups)), k, "grouped", notes
+    k = min(folds, int(np.bincount(labels).min()))
+    notes.append("the cells could not be grouped by field image or slide (one source): folds split cells at random, "
+                 "so neighbouring cells of one field may sit on both sides and the figures may be optimistic")
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(labels)), labels)), k, "cells", notes
+
+
+# ---------------------------------------------------------------- the public entry points
+
+def adapt(
+    items: Iterable[ImageItem],
+    base_path: str | os.PathLike[str] | None = None,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    epochs: int = EPOCHS,
+    progress: AdaptProgress | None = None,
+    cancel: threading.Event | None = None,
+    max_minutes: float | None = None,
+    name: str | None = None,
+) -> AdaptResult:
+    """Cross-validate fine-tuning on the labelled ``items``, then fine-tune on all of them.
+
+    Raises AdaptError (message for the user) when it cannot go ahead, AdaptCancelled when
+    ``cancel`` is set. ``progress(stage, done, total)`` follows every training step.
+    ``max_minutes`` shortens every fine-tuning run so the whole job fits (fewer epochs).
+    Deterministic for a given ``seed``.
+    """
+    from malaria_gui.engine.scorer import _load_safely
+    from malaria_gui.training.train import choose_threshold
+
+    started = time.monotonic()
+    cancel = cancel or threading.Event()
+    deadline = started + 60 * max_minutes if max_minutes else None
+    items = [it for it in items if it.truth in CLASS_NAMES]
+    if not items:
+        raise AdaptError("no labelled cells: put them in folders named Parasitized and Uninfected, "
+                         "or give a corrections CSV (path,truth)")
+    import keras
+
+    keras.utils.set_random_seed(seed)  # before loading: dropout draws its seed when built
+    model, base_card, base_file = load_base(base_path)
+    size = int(model.input_shape[1])
+
+    pixels, kept, skipped = [], [], []
+    for i, item in enumerate(items):
+        loaded = _load_safely(item.path, size)
+        if isinstance(loaded, str):
+            skipped.append((item.path, loaded))
+        else:
+            pixels.append(loaded)
+            kept.append(item)
+        if cancel.is_set():
+            raise AdaptCancelled()
+        if progress is not None and (i + 1) % 32 == 0:
+            progress("reading cells", i + 1, len(items))
+    if not kept:
+        raise AdaptError(f"none of the {len(items)} labelled files could be read")
+    counts = Counter(it.truth for it in kept)
+    if len(counts) < 2:
+        raise AdaptError(f"only one class ({next(iter(counts))}): adaptation needs cells of both classes")
+    if min(counts.values()) < MIN_PER_CLASS:
+        raise AdaptError("too few cells: " + ", ".join(f"{c} {counts[c]}" for c in CLASS_NAMES)
+                         + f"; adaptation needs at least {MIN_PER_CLASS} readable cells per class")
+
+    batch = np.stack(pixels)
+    labels = np.array([class_index(it.truth) for it in kept])
+    truth = [it.truth for it in kept]
+    groups = np.array([source_group(it.path) for it in kept])
+    splits, k, grouping, notes = _grouped_folds(labels, groups, folds, seed)
+    weights = model.get_weights()
+    base_threshold = float(base_card.get("threshold", 0.5))
+    p_before = _predict(model, batch)
+
+    # Each fine-tuning run (k folds + the final one) gets an equal share of any time limit.
+    steps_per_run = [len(train) * epochs // BATCH_SIZE + 1 for train, _ in splits] + [len(kept) * epochs // BATCH_SIZE + 1]
+    total_steps, done_steps = sum(steps_per_run), [0]
+    stopped_early = []
+
+    def runner(run_index: int, stage: str):
+        run_deadline = None if deadline is None else started + (deadline - started) * (run_index + 1) / (k + 1)
+
+        def stop() -> bool:
+            if cancel.is_set():
+                return True
+            if run_deadline is not None and time.monotonic() > run_deadline:
+                stopped_early.append(run_index)
+                return True
+            return False
+
+        def on_step(step: int) -> None:
+            if progress is not None:
+                progress(stage, done_steps[0] + step, total_steps)
+
+        return stop, on_step
+
+    p_after = np.empty(len(kept))
+    fold_of = np.empty(len(kept), dtype=int)
+    for f, (train, val) in enumerate(splits):
+        stop, on_step = runner(f, f"cross-validation, fold {f + 1} of {k}")
+        _fine_tune(model, weights, batch[train], labels[train], seed=seed + f, epochs=epochs, stop=stop, on_step=on_step)
+        if cancel.is_set():
+            raise AdaptCancelled()
+        done_steps[0] += steps_per_run[f]
+        p_after[val] = _predict(model, batch[val])
+        fold_of[val] = f
+
+    threshold = choose_threshold(truth, p_after)
+    per_fold = []
+    for f, (_, val) in enumerate(splits):
+        t = [truth[i] for i in val]
+        per_fold.append({
+            "fold": f + 1, "cells": int(len(val)), "groups": int(len(set(groups[val].tolist()))),
+            "before": figures(t, p_before[val], base_threshold, seed),
+            "after": figures(t, p_after[val], threshold, seed),
+        })
+    pooled = {"before": figures(truth, p_before, base_threshold, seed), "after": figures(truth, p_after, threshold, seed)}
+
+    stop, on_step = runner(k, "fine-tuning on all cells")
+    _fine_tune(model, weights, batch, labels, seed=seed + k, epochs=epochs, stop=stop, on_step=on_step)
+    if cancel.is_set():
+        raise AdaptCancelled()
+    if progress is not None:
+        progress("done", total_steps, total_steps)
+    from malaria_gui.training.architectures import fold_batch_norm
+
+    has_bn = any(type(layer).__name__ == "BatchNormalization" for layer in model.layers)
+    final = fold_batch_norm(model) if has_bn else model
+
+    from malaria_gui.engine import ood
+
+    if stopped_early:
+        notes.append(f"time limit ({max_minutes} min): fine-tuning stopped before its {epochs} epochs")
+    notes.append(f"the cells are few ({len(kept)}): the intervals are wide; judge the lab model on a further labelled sample")
+    report = {
+        "cells": len(kept), "cells_per_class": {c: counts[c] for c in CLASS_NAMES},
+        "groups": int(len(set(groups.tolist()))), "skipped": len(skipped),
+        "validation": {
+            "method": (f"{k}-fold cross-validation grouped by source (field image from '<image>_<n>' names, "
+                       "else folder; scikit-learn StratifiedGroupKFold)" if grouping == "grouped"
+                       else f"{k}-fold stratified cross-validation over cells (no source groups found)"),
+            "folds": k, "grouped": grouping == "grouped", "seed": seed,
+            "before": "base model at its card's threshold",
+            "after": "fine-tuned without the fold's cells, at the threshold chosen on the pooled out-of-fold predictions",
+            "intervals": "95%: Wilson for proportions, bootstrap over cells (1000, seeded) for ROC AUC",
+            "per_fold": per_fold, "pooled": pooled,
+        },
+        "threshold": threshold, "base_threshold": base_threshold, "notes": notes,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    card = _lab_card(base_card, base_file, final, size, report, name, epochs)
+    card[ood.OOD_KEY] = ood.describe(final, batch)
+    card["software"] = {"malaria_gui": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
+                        "numpy": np.__version__, "python": platform.python_version()}
+    return AdaptResult(model=final, card=card, report=report, skipped=skipped)
+
+
+def _lab_card(base_card: dict, base_file: Path, model, size: int, report: dict, name, epochs: int) -> dict:
+    now = datetime.now(timezone.utc)
+    base_name = str(base_card.get("name", base_file.stem))
+    card = {key: base_card[key] for key in ("architecture", "class_order", "output") if key in base_card}
+    card.setdefault("class_order", list(CLASS_NAMES))
+    card.setdefault("output", "one sigmoid unit = P(Uninfected) (class index 1); the app reports P(Parasitized) = 1 - output")
+    arch = dict(card.get("architecture", {}))
+    arch.update({"parameters": int(model.count_params()), "input_size": [size, size, 3]})
+    card["architecture"] = arch
+    return {
+        "name": name or f"{base_name}-lab",
+        "version": now.strftime("%Y.%m.%d"),
+        "created": now.isoformat(timespec="seconds"),
+        **card,
+        "threshold": report["threshold"],
+        "threshold_rule": "Youden's J on the pooled out-of-fold predictions of the cross-validation; "
+                          "a cell is Parasitized when P(Parasitized) >= threshold",
+        "base_model": {"name": base_name, "version": str(base_card.get("version", "unversioned")),
+                       "file": base_file.name, "sha256": sha256_of(base_file)},
+        "data": {"source": "a lab's own labelled cells (malaria-gui adapt)", "cells": report["cells"],
+                 "cells_per_class": report["cells_per_class"], "groups": report["groups"]},
+        "training": {"method": "fine-tuning of the whole network on all the cells",
+                     "epochs": epochs, "batch_size": BATCH_SIZE, "optimizer": f"Adam {LEARNING_RATE:g}",
+                     "loss": "binary cross-entropy, label smoothing 0.05",
+                     "augmentation": "the eight flips/rotations of the square", "seed": report["validation"]["seed"],
+                     "seconds": report["seconds"]},
+        "adaptation": report,
+    }
+
+
+def save_lab_model(result: AdaptResult, out_path: str | os.PathLike[str]) -> Path:
+    """Write ``NAME.keras`` and ``NAME.card.json`` (creating the folder), each atomically:
+    an interruption leaves the previous files, never half-written ones."""
+    from malaria_gui.engine.export import atomic_write
+    from malaria_gui.resources import card_path_for
+
+    out = Path(out_path)
+    if out.suffix.lower() != ".keras":
+        raise AdaptError(f"the lab model's name must end in .keras: {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".keras", dir=out.parent)
+    os.close(fd)
+    try:
+        result.model.save(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    atomic_write(card_path_for(out), (json.dumps(result.card, indent=2) + "\n").encode("utf-8"))
+    return out
+
+
+def format_report(result: AdaptResult | dict) -> str:
+    """The before/after table for a terminal or a dialog (fixed-width text)."""
+    report = result.report if isinstance(result, AdaptResult) else result
+    val = report["validation"]
+
+    def pct(fig: dict, key: str) -> str:
+        v, ci = fig.get(key), fig.get(key + "_ci95")
+        if v is None:
+            return "n/a"
+        return f"{100 * v:5.1f}% [{100 * ci[0]:.0f}-{100 * ci[1]:.0f}]" if ci else f"{100 * v:5.1f}%"
+
+    def auc(fig: dict) -> str:
+        v, ci = fig.get("roc_auc"), fig.get("roc_auc_ci95")
+        if v is None:
+            return "n/a"
+        return f"{v:.3f} [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else f"{v:.3f}"
+
+    per_class = ", ".join(f"{n} {c}" for c, n in report["cells_per_class"].items())
+    lines = [f"{report['cells']} cells ({per_class}) from {report['groups']} source groups; "
+             f"{val['method']}",
+             f"before = base model at its threshold {report['base_threshold']:.2f}; "
+             f"after = fine-tuned without the fold's cells, threshold {report['threshold']:.2f} (out-of-fold Youden's J)",
+             "",
+             f"{'':<10}{'':<7}{'cells':>6}  {'accuracy':<18}{'sensitivity':<18}{'specificity':<18}{'ROC AUC':<20}"]
+    rows = [(f"fold {f['fold']}", f["cells"], f) for f in val["per_fold"]] + [("pooled", report["cells"], val["pooled"])]
+    for label, n, entry in rows:
+        for when in ("before", "after"):
+            fig = entry[when]
+            lines.append(f"{label if when == 'before' else '':<10}{when:<7}{n:>6}  {pct(fig, 'accuracy'):<18}"
+                         f"{pct(fig, 'sensitivity'):<18}{pct(fig, 'specificity'):<18}{auc(fig):<20}")
+    lines.append("[95% intervals: Wilson; ROC AUC: bootstrap over cells]")
+    lines += [f"note: {n}" for n in report["notes"]]
+    return "\n".join(lines)
