@@ -273,14 +273,21 @@ def classify(args: argparse.Namespace) -> int:
 
     results = []
     cancel = threading.Event()
-    bar = tqdm(total=len(items), unit="img", file=sys.stderr, disable=True if args.quiet else None, leave=False)
+    bar = None
     try:
+        if not args.quiet:  # on stderr, like the bar (which hides itself when stderr is not a terminal)
+            try:
+                print(f"scoring {len(items)} files with {classifier.name}...", file=sys.stderr, flush=True)
+            except (OSError, ValueError):
+                pass
+        bar = tqdm(total=len(items), unit="img", file=sys.stderr, disable=True if args.quiet else None, leave=False)
         for chunk in score(items, classifier, batch_size=args.batch_size, cancel=cancel):
             results.extend(chunk)
             bar.update(len(chunk))
     except KeyboardInterrupt:
         cancel.set()
-        bar.close()
+        if bar is not None:
+            bar.close()
         return interrupted(f"interrupted after {len(results)} of {len(items)} files; no CSV written")
     bar.close()
 
