@@ -205,3 +205,14 @@ def test_relative_path_in_current_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     atomic_write("plain.csv", b"x")
     assert (tmp_path / "plain.csv").read_bytes() == b"x"
+
+
+def test_report_names_the_model_version_and_full_precision_threshold():
+    from malaria_gui.engine.report import report_html
+
+    flagged = Result(Path("/slides/field.jpg"), 0.8, warning="not one cell: 12 separate objects")
+    page = report_html([*RESULTS, flagged], 0.20833333333333334, model_name="malaria-cnn-compact",
+                       model_version="2026.11.26")
+    assert "malaria-cnn-compact (version 2026.11.26)" in page
+    assert "0.20833333333333334" in page
+    assert "not one cell: 12 separate objects" in page
