@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return interrupted("interrupted")
     except BrokenPipeError:
-        return _stdout_closed(EXIT_OK)
+        return _stdout_closed(EXIT_SOME_FAILED)  # the docs recipe: 1, the output was cut short
 
 
 def interrupted(message: str) -> int:

@@ -66,7 +66,7 @@ def test_labelled_input_prints_confusion_matrix_and_metrics(labelled_folder, tin
     printed = capsys.readouterr().out
     assert code == EXIT_OK
     assert "12 files, 12 scored, 0 failed" in printed and "threshold 0.3)" in printed
-    assert "Confusion matrix (rows: true class, columns: predicted; threshold 0.30, 12 cells)" in printed
+    assert "Confusion matrix (rows: true class, columns: predicted; threshold 0.3, 12 cells)" in printed
     for word in ("sensitivity", "specificity", "precision", "F1", "ROC AUC"):
         assert word in printed
     rows = _read_csv(out)

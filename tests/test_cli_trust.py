@@ -67,9 +67,10 @@ def test_a_folder_called_malaria_is_not_ground_truth(tmp_path, tiny_model_path, 
 
 
 def test_summary_prints_the_threshold_at_full_precision(tmp_path, tiny_model_path, capsys):
-    root = _folder(tmp_path / "set", {"": 2})
+    root = _folder(tmp_path / "set", {"Parasitized": 1, "Uninfected": 1})
     _, out, _ = _classify([root, "--threshold", "0.20833333333333334"], tiny_model_path, capsys)
-    assert "threshold 0.20833333333333334)" in out
+    assert "threshold 0.20833333333333334)" in out  # the summary
+    assert "threshold 0.20833333333333334, 2 cells)" in out  # the confusion matrix
 
 
 def test_csv_refuses_to_overwrite_an_input_image_unless_forced(tmp_path, tiny_model_path, capsys):
