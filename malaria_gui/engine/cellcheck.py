@@ -71,7 +71,7 @@ def single_cell_warning(rgb: np.ndarray) -> str | None:
     if areas.max() < MIN_LARGEST * mask.size:
         if blobs >= 3:
             return f"not one cell: {blobs} separate small objects (a field, a montage or noise); {SMEAR_HINT}"
-        return "no cell found (only specks)"
+        return f"no single cell found, only small specks (a field, debris or noise); {SMEAR_HINT}"
     if blobs >= MAX_BLOBS:
         return f"not one cell: {blobs} separate objects; {SMEAR_HINT}"
     k = 1 + int(np.argmax(areas))
