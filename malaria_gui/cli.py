@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser(
         "classify",
         help="score image files and folders headless",
-        description="Score image files and folders (recursively). Labelled folders (sub-folders named "
-        "Parasitized/Uninfected or aliases) also get a confusion matrix and metrics.",
+        description="Score image files and folders (recursively). Images under folders named Parasitized or "
+        "Uninfected (or paired words such as positive/negative side by side; README 'True labels') also get a "
+        "confusion matrix and metrics.",
     )
     c.add_argument("paths", nargs="+", metavar="PATH")
     c.add_argument("--csv", type=Path, metavar="OUT.csv",
