@@ -14,7 +14,6 @@ the closest command suggested).
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import signal
 import sys
@@ -158,6 +157,8 @@ def unknown_command(word: str) -> str | None:
     """The error for a first word that is neither a command, an option nor a path; else None."""
     if word in KNOWN_COMMANDS or word.startswith("-") or looks_like_path(word):
         return None
+    import difflib
+
     close = difflib.get_close_matches(word, KNOWN_COMMANDS, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else f" (commands: {', '.join(KNOWN_COMMANDS)})"
     return f"unknown command '{word}'{hint}"
@@ -316,6 +317,9 @@ def classify(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         return _stdout_closed(code)
+    except KeyboardInterrupt:
+        done = f"; the CSV was written to {args.csv}" if args.csv is not None and write_error is None else ""
+        return interrupted(f"interrupted while printing the summary{done}")
     if write_error is not None:
         print(f"malaria-gui classify: error: {write_error}", file=sys.stderr)
     return code

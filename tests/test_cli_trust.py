@@ -214,3 +214,18 @@ def test_a_typo_in_a_subprocess_never_reaches_qt():
                           env=ENV, timeout=60)
     assert proc.returncode == EXIT_USAGE
     assert proc.stderr.strip() == "malaria-gui: error: unknown command 'clasify' (did you mean 'classify'?)"
+
+
+def test_ctrl_c_while_printing_says_the_csv_is_complete(tmp_path, tiny_model_path, capsys, monkeypatch):
+    from malaria_gui import cli
+
+    def interrupted_summary(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "summary_text", interrupted_summary)
+    root = _folder(tmp_path / "set", {"": 2})
+    out = tmp_path / "out.csv"
+    code, _, err = _classify([root, "--csv", out], tiny_model_path, capsys)
+    assert code == EXIT_INTERRUPTED and "Traceback" not in err
+    assert err.strip() == f"interrupted while printing the summary; the CSV was written to {out}"
+    assert len(_rows(out)) == 2
