@@ -38,14 +38,14 @@ def _foreground(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     if scale < 1:
         rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     raw = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    grey = cv2.GaussianBlur(raw, (3, 3), 0)
     contrast = float(cv2.meanStdDev(raw)[1][0, 0])
     edge = np.concatenate([raw[0], raw[-1], raw[:, 0], raw[:, -1]])
     if np.mean(edge < BLACK) >= 0.3:
         # A masked crop (NIH, MP-IDB: the cell on black): all that is not black is the cell.
         # Otsu would split the cell's own stain from its parasite when the black is a thin rim.
-        mask = np.where(raw >= BLACK, 255, 0).astype(np.uint8)
+        _, mask = cv2.threshold(raw, BLACK - 1, 255, cv2.THRESH_BINARY)
     else:
+        grey = cv2.GaussianBlur(raw, (3, 3), 0)
         _, mask = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         border = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
         if border.mean() > 127:  # the border shows background: bright background, dark cells
