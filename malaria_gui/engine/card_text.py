@@ -89,7 +89,8 @@ def threshold_in_words(card: Mapping[str, Any]) -> str:
     if threshold is None:
         return "Its card sets no threshold: the app uses 0.5."
     chosen = " (chosen on validation patients)" if card.get("threshold_rule") else ""
-    return (f"A cell counts as Parasitized when its P(Parasitized) is {float(threshold)!r} or more{chosen}. A lower threshold misses fewer infected cells and raises "
+    return (f"A cell counts as Parasitized when its P(Parasitized) is {float(threshold)!r} or more{chosen}. "
+            "A lower threshold misses fewer infected cells and raises "
             "more false alarms; a higher one the reverse.")
 
 
