@@ -111,21 +111,50 @@ def main(argv: list[str] | None = None) -> int:
     import multiprocessing
 
     multiprocessing.freeze_support()
+    as_program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = _set_sigint(_interrupted_at_start)  # until work that must clean up begins
     try:
-        return _dispatch(argv)
+        code = _dispatch(argv)
     except KeyboardInterrupt:
         return interrupted("interrupted")
     except BrokenPipeError:
-        return _stdout_closed(EXIT_SOME_FAILED)  # the docs recipe: 1, the output was cut short
+        code = _stdout_closed(EXIT_SOME_FAILED)  # the docs recipe: 1, the output was cut short
+    if as_program:
+        # All done and written: a Ctrl+C while the interpreter and JAX shut down would only
+        # kill the process mid-teardown, so it is ignored.
+        _set_sigint(signal.SIG_IGN)
+    elif previous is not None:
+        _set_sigint(previous)
+    return code
+
+
+def _interrupted_at_start(signum, frame) -> None:
+    """Ctrl+C while modules and the model load: nothing is written yet, so leave at once.
+
+    Raising KeyboardInterrupt there can surface inside the import machinery (or Keras'
+    loader) as a traceback; exiting here cannot.
+    """
+    os.write(2, b"\ninterrupted\n")
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _set_sigint(handler):
+    """Install ``handler`` for SIGINT; the one it replaced, or None off the main thread."""
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (a test calling main() from a worker)
+        return None
+
+
+def interruptible() -> None:
+    """From here on Ctrl+C raises KeyboardInterrupt, for work that cleans up (scoring, writing)."""
+    _set_sigint(signal.default_int_handler)
 
 
 def interrupted(message: str) -> int:
     """Ctrl+C: one line on stderr, exit 130; a second Ctrl+C during the exit is ignored."""
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread (tests calling main() from a worker)
-        pass
+    _set_sigint(signal.SIG_IGN)
     try:
         print(f"\n{message}", file=sys.stderr, flush=True)
     except (OSError, ValueError):
@@ -182,7 +211,9 @@ def _dispatch(argv: list[str]) -> int:
     if args.command == "train":
         from malaria_gui.training.train import train_from_args
 
+        interruptible()  # a Ctrl+C while training ends in the one-line handler below
         return train_from_args(args)
+    interruptible()  # the window installs its own handling
     return open_window(args)
 
 
@@ -276,6 +307,10 @@ def classify(args: argparse.Namespace) -> int:
     results = []
     cancel = threading.Event()
     bar = None
+    # From here Ctrl+C only sets ``cancel``: the scorer stops at its next poll and nothing
+    # half-done is written. Raised as KeyboardInterrupt instead, it can land in a garbage-
+    # collector callback (JAX has one) that swallows it, and the run would go on.
+    _set_sigint(lambda signum, frame: cancel.set())
     try:
         if not args.quiet:  # on stderr, like the bar (which hides itself when stderr is not a terminal)
             try:
@@ -288,10 +323,10 @@ def classify(args: argparse.Namespace) -> int:
             bar.update(len(chunk))
     except KeyboardInterrupt:
         cancel.set()
-        if bar is not None:
-            bar.close()
+    if bar is not None:
+        bar.close()
+    if cancel.is_set():
         return interrupted(f"interrupted after {len(results)} of {len(items)} files; no CSV written")
-    bar.close()
 
     # The CSV first: a closed terminal or `| head` must never cost a finished run its file.
     write_error = None
@@ -318,8 +353,10 @@ def classify(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         return _stdout_closed(code)
     except KeyboardInterrupt:
+        cancel.set()
+    if cancel.is_set():  # Ctrl+C while writing or printing: the CSV, if asked for, is complete
         done = f"; the CSV was written to {args.csv}" if args.csv is not None and write_error is None else ""
-        return interrupted(f"interrupted while printing the summary{done}")
+        return interrupted(f"interrupted at the end{done}")
     if write_error is not None:
         print(f"malaria-gui classify: error: {write_error}", file=sys.stderr)
     return code

@@ -216,7 +216,7 @@ def test_a_typo_in_a_subprocess_never_reaches_qt():
     assert proc.stderr.strip() == "malaria-gui: error: unknown command 'clasify' (did you mean 'classify'?)"
 
 
-def test_ctrl_c_while_printing_says_the_csv_is_complete(tmp_path, tiny_model_path, capsys, monkeypatch):
+def test_ctrl_c_after_the_csv_is_written_says_it_is_complete(tmp_path, tiny_model_path, capsys, monkeypatch):
     from malaria_gui import cli
 
     def interrupted_summary(*args, **kwargs):
@@ -227,5 +227,5 @@ def test_ctrl_c_while_printing_says_the_csv_is_complete(tmp_path, tiny_model_pat
     out = tmp_path / "out.csv"
     code, _, err = _classify([root, "--csv", out], tiny_model_path, capsys)
     assert code == EXIT_INTERRUPTED and "Traceback" not in err
-    assert err.strip() == f"interrupted while printing the summary; the CSV was written to {out}"
+    assert err.strip() == f"interrupted at the end; the CSV was written to {out}"
     assert len(_rows(out)) == 2
