@@ -39,7 +39,8 @@ def test_all_scored_exits_0_and_writes_the_csv(plain_folder, tiny_model_path, tm
     assert "Confusion matrix" not in printed  # unlabelled input has no truth to compare
     rows = _read_csv(out)
     assert [Path(r["path"]).name for r in rows] == ["cell_0.png", "cell_1.png", "cell_2.png"]
-    assert list(rows[0]) == ["path", "prediction", "p_parasitized", "error"]
+    assert list(rows[0]) == ["path", "prediction", "p_parasitized", "error", "warning", "model", "threshold"]
+    assert {(r["model"], r["threshold"]) for r in rows} == {("tiny-test-model 0", "0.5")}
     assert all(r["prediction"] in ("Parasitized", "Uninfected") and r["error"] == "" for r in rows)
 
 
@@ -64,8 +65,8 @@ def test_labelled_input_prints_confusion_matrix_and_metrics(labelled_folder, tin
                  "--threshold", "0.3", "--quiet"])
     printed = capsys.readouterr().out
     assert code == EXIT_OK
-    assert "12 files, 12 scored, 0 failed" in printed and "threshold 0.30" in printed
-    assert "Confusion matrix (rows: true class, columns: predicted; threshold 0.30, 12 cells)" in printed
+    assert "12 files, 12 scored, 0 failed" in printed and "threshold 0.3)" in printed
+    assert "Confusion matrix (rows: true class, columns: predicted; threshold 0.3, 12 cells)" in printed
     for word in ("Sensitivity", "Specificity", "Precision", "F1", "ROC AUC"):
         assert word in printed
     rows = _read_csv(out)

@@ -42,6 +42,11 @@ def test_class_convention_parasitized_is_zero():
         ("NORMAL", UNINFECTED),
         ("slides", None),
         ("infected_maybe", None),
+        ("Malaria", None),
+        ("parasite", None),
+        ("clean", None),
+        ("pos", None),
+        ("neg", None),
     ],
 )
 def test_folder_names_and_aliases(name, label):
@@ -99,6 +104,50 @@ def test_labels_come_from_class_named_folders(tmp_path):
     items = {i.path.name: i.truth for i in find_images([root])}
     assert items == {"a.png": PARASITIZED, "b.png": UNINFECTED, "c.png": None}
     assert is_labelled(find_images([root]))
+
+
+@pytest.mark.parametrize("name", ["Malaria", "pos", "neg", "clean", "parasite", "normal", "positive", "infected"])
+def test_a_lone_project_like_or_loose_folder_name_is_never_truth(tmp_path, name):
+    """A mixed folder called Malaria (or a lone 'normal') must not become 'all true Parasitized'."""
+    _touch_image(tmp_path / "study" / name / "a.png")
+    _touch_image(tmp_path / "study" / "other" / "b.png")
+    items = find_images([tmp_path / "study"])
+    assert [i.truth for i in items] == [None, None]
+    assert find_images([tmp_path / "study" / name])[0].truth is None  # dropped on its own too
+
+
+@pytest.mark.parametrize("pair", [("positive", "negative"), ("infected", "normal"), ("Infected", "Uninfected"),
+                                  ("Parasitized", "healthy")])
+def test_loose_names_count_when_the_opposite_class_sits_beside_them(tmp_path, pair):
+    for name in pair:
+        _touch_image(tmp_path / "set" / name / f"{name}.png")
+    items = {i.path.parent.name: i for i in find_images([tmp_path / "set"])}
+    assert items[pair[0]].truth == PARASITIZED and items[pair[1]].truth == UNINFECTED
+    assert items[pair[0]].truth_folder == pair[0]
+
+
+def test_loose_names_apart_do_not_count(tmp_path):
+    """'Beside' means the same parent folder: positive/ and negative/ in different places do not pair."""
+    _touch_image(tmp_path / "set" / "a" / "positive" / "x.png")
+    _touch_image(tmp_path / "set" / "b" / "negative" / "y.png")
+    assert [i.truth for i in find_images([tmp_path / "set"])] == [None, None]
+
+
+def test_no_truth_turns_folder_labels_off(tmp_path):
+    _touch_image(tmp_path / "set" / "Parasitized" / "a.png")
+    assert [i.truth for i in find_images([tmp_path / "set"], truth=False)] == [None]
+
+
+def test_truth_text_says_where_labels_came_from(tmp_path):
+    from malaria_gui.engine.discovery import truth_text
+
+    for i in range(3):
+        _touch_image(tmp_path / "set" / "Parasitized" / f"p{i}.png")
+    for i in range(2):
+        _touch_image(tmp_path / "set" / "healthy" / f"u{i}.png")
+    _touch_image(tmp_path / "set" / "Malaria" / "m.png")
+    assert truth_text(find_images([tmp_path / "set"])) == "true labels from folder names: healthy/ 2, Parasitized/ 3"
+    assert truth_text(find_images([tmp_path / "set" / "Malaria"])).startswith("no true labels")
 
 
 def test_dropped_class_folder_labels_its_own_images(tmp_path):

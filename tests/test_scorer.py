@@ -135,8 +135,8 @@ def test_prefetch_bounds_how_far_decoding_runs_ahead(tmp_path, tiny_classifier, 
     monkeypatch.setattr(scorer, "queue", types.SimpleNamespace(Queue=WatchedQueue, Full=queue.Full, Empty=queue.Empty))
     cell = write_rgb(tmp_path / "c.png", synthetic_cell(np.random.default_rng(0), False, 40))
     decoded: list[Path] = []
-    real = scorer.load_for_model
-    monkeypatch.setattr(scorer, "load_for_model", lambda path, size: decoded.append(path) or real(path, size))
+    real = scorer.load_checked
+    monkeypatch.setattr(scorer, "load_checked", lambda path, size: decoded.append(path) or real(path, size))
 
     gen = score([ImageItem(cell)] * 200, tiny_classifier, batch_size=2, prefetch=1, decode_workers=1)
     next(gen)  # the consumer now holds batch 1 and reads no further
@@ -151,14 +151,14 @@ def test_decoder_failure_of_any_kind_costs_one_file(tmp_path, tiny_classifier, m
 
     good = write_rgb(tmp_path / "a.png", synthetic_cell(np.random.default_rng(0), True, 40))
     bad = write_rgb(tmp_path / "b.png", synthetic_cell(np.random.default_rng(1), True, 40))
-    real = scorer.load_for_model
+    real = scorer.load_checked
 
     def flaky(path, size):
         if path == bad:
             raise RuntimeError("decoder bug")
         return real(path, size)
 
-    monkeypatch.setattr(scorer, "load_for_model", flaky)
+    monkeypatch.setattr(scorer, "load_checked", flaky)
     results = score_all([ImageItem(good), ImageItem(bad), ImageItem(good)], tiny_classifier)
     assert [r.ok for r in results] == [True, False, True]
     assert "decoder bug" in results[1].error

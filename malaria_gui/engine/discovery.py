@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from malaria_gui.engine.labels import label_from_path, path_key
+from malaria_gui.engine.labels import FolderTruth, path_key
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".tif", ".tiff", ".bmp", ".dib", ".webp"}
@@ -21,10 +21,11 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class ImageItem:
-    """One file to score, and its true class when the folder it came from says so."""
+    """One file to score, and its true class when a folder above it says so by the truth rule."""
 
     path: Path
     truth: str | None = None
+    truth_folder: str | None = None  # the name of the folder that gave ``truth``, e.g. "Parasitized"
 
 
 def is_image_name(name: str) -> bool:
@@ -39,8 +40,11 @@ def _sort_key(name: str) -> tuple[str, str]:
     return (name.casefold(), name)
 
 
-def iter_images(paths: Iterable[str | os.PathLike[str]]) -> Iterator[ImageItem]:
+def iter_images(paths: Iterable[str | os.PathLike[str]], *, truth: bool = True) -> Iterator[ImageItem]:
     """Yield every image under ``paths``, lazily, so a GUI worker can stream a huge folder.
+
+    ``truth=False`` gives no true labels at all (``classify --no-truth``, the window's toggle);
+    otherwise folder names give them by the rule in :mod:`malaria_gui.engine.labels`.
 
     A file named explicitly is yielded whatever its extension (the decoder then says why it
     cannot be read); inside folders only image extensions count. A path that does not exist
@@ -48,13 +52,15 @@ def iter_images(paths: Iterable[str | os.PathLike[str]]) -> Iterator[ImageItem]:
     """
     seen_files: set[str] = set()
     seen_dirs: set[tuple[int, int]] = set()
+    rule = FolderTruth()
 
     def emit(path: Path, root: Path | None) -> Iterator[ImageItem]:
         key = path_key(path)
         if key in seen_files:
             return
         seen_files.add(key)
-        yield ImageItem(path, label_from_path(path, root))
+        found = rule.source(path, root) if truth else None
+        yield ImageItem(path, found[0], found[1].name) if found else ImageItem(path)
 
     for raw in paths:
         path = Path(raw)
@@ -94,8 +100,28 @@ def _walk(folder: Path, root: Path, seen_dirs: set[tuple[int, int]], emit) -> It
         yield from _walk(Path(entry.path), root, seen_dirs, emit)
 
 
-def find_images(paths: Iterable[str | os.PathLike[str]]) -> list[ImageItem]:
-    return list(iter_images(paths))
+def find_images(paths: Iterable[str | os.PathLike[str]], *, truth: bool = True) -> list[ImageItem]:
+    return list(iter_images(paths, truth=truth))
+
+
+def truth_sources(items: Iterable[ImageItem]) -> dict[str, int]:
+    """How many files each labelling folder name gave a true label to, in first-seen order."""
+    counts: dict[str, int] = {}
+    for item in items:
+        if item.truth_folder is not None:
+            counts[item.truth_folder] = counts.get(item.truth_folder, 0) + 1
+    return counts
+
+
+def truth_text(items: Iterable[ImageItem]) -> str:
+    """One line saying where the true labels came from, for the terminal and the window.
+
+    e.g. "true labels from folder names: Parasitized/ 150, Uninfected/ 150".
+    """
+    counts = truth_sources(items)
+    if not counts:
+        return "no true labels (no folder named Parasitized or Uninfected; see README 'True labels')"
+    return "true labels from folder names: " + ", ".join(f"{name}/ {n}" for name, n in counts.items())
 
 
 def is_labelled(items: Iterable[ImageItem]) -> bool:

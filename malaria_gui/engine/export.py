@@ -7,13 +7,19 @@ import io
 import os
 import stat
 import tempfile
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date as Date
 from pathlib import Path
 
 from malaria_gui.engine.scorer import Result
 
-CSV_COLUMNS = ("path", "prediction", "p_parasitized", "error")
+# The CSV contract (README "CSV columns"): these always, in this order; ``truth`` last when
+# any file's class is known. ``model`` and ``threshold`` repeat on every row so a row cut
+# out of the file still says how it was scored.
+CSV_COLUMNS = ("path", "prediction", "p_parasitized", "error", "warning", "model", "threshold")
 TRUTH_COLUMN = "truth"
+NOT_SCORED = "not scored (cancelled)"
 
 _UMASK = os.umask(0o022)  # reading the umask means setting it: done once, at import
 os.umask(_UMASK)
@@ -24,7 +30,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
 
     The temporary file sits in the same folder so the final rename never crosses devices.
     """
-    path = Path(path)
+    # Through a symlink the link stays and its target gets the new text.
+    path = Path(os.path.realpath(path))
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)  # replacing a file keeps its permissions
     except OSError:
@@ -47,6 +54,45 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
+CSV_LIKE_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
+
+
+def _looks_like_text(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8192)
+    except OSError:
+        return True  # unreadable: the write itself will say why
+    if b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3  # only a character cut at the end of the sample
+    return True
+
+
+def csv_target_problem(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()) -> str | None:
+    """Why writing a CSV to ``path`` would destroy something, or None when it is safe.
+
+    Refused: one of the ``inputs`` (through links too), or an existing file that is not a
+    CSV by its extension (.csv, .tsv, .txt) or its content (binary, not UTF-8 text). A new
+    file, or an old CSV, is fine. Callers let the user override (``--force``).
+    """
+    target = os.path.realpath(path)
+    key = os.path.normcase(target)
+    for item in inputs:
+        if os.path.normcase(os.path.realpath(getattr(item, "path", item))) == key:
+            return f"{path} is one of the input files"
+    if not os.path.isfile(target):
+        return None
+    if Path(target).suffix.lower() not in CSV_LIKE_EXTENSIONS:
+        return f"{path} exists and is not a CSV file (by its extension)"
+    if not _looks_like_text(Path(target)):
+        return f"{path} exists and is not a CSV file (binary content)"
+    return None
+
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -55,10 +101,20 @@ def _cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def csv_text(results: Sequence[Result], threshold: float) -> str:
-    """One row per input file; ``truth`` is added when any file's class is known."""
+def model_label(name: str, version: str) -> str:
+    """How exports name a model: "malaria-cnn-compact 2026.11.26"."""
+    return f"{name} {version}".strip()
+
+
+def csv_text(results: Sequence[Result], threshold: float, model: str = "") -> str:
+    """One row per input file; ``truth`` is added when any file's class is known.
+
+    ``model`` is :func:`model_label`'s text; the threshold is written at full precision
+    (``repr``), so the file says exactly which cut-off made each prediction.
+    """
     labelled = any(r.truth is not None for r in results)
     columns = CSV_COLUMNS + ((TRUTH_COLUMN,) if labelled else ())
+    cut = repr(float(threshold))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
@@ -68,6 +124,9 @@ def csv_text(results: Sequence[Result], threshold: float) -> str:
             r.prediction(threshold) or "",
             "" if r.p_parasitized is None else f"{r.p_parasitized:.6f}",
             _cell(r.error or ""),
+            _cell(r.warning or ""),
+            _cell(model),
+            cut,
         ]
         if labelled:
             row.append(r.truth or "")
@@ -75,5 +134,44 @@ def csv_text(results: Sequence[Result], threshold: float) -> str:
     return out.getvalue()
 
 
-def write_csv(path: str | os.PathLike[str], results: Sequence[Result], threshold: float) -> None:
-    atomic_write(path, csv_text(results, threshold).encode("utf-8"))
+def write_csv(path: str | os.PathLike[str], results: Sequence[Result], threshold: float, model: str = "") -> None:
+    atomic_write(path, csv_text(results, threshold, model).encode("utf-8"))
+
+
+def unscored_results(items: Iterable, reason: str = NOT_SCORED) -> list[Result]:
+    """Rows for files that were never scored (a cancelled run), so an export lists every input.
+
+    ``items`` are :class:`~malaria_gui.engine.discovery.ImageItem` s or plain paths.
+    """
+    rows = []
+    for item in items:
+        path = getattr(item, "path", item)
+        rows.append(Result(Path(path), None, reason, getattr(item, "truth", None)))
+    return rows
+
+
+def one_row_per_input(items: Iterable, results: Iterable[Result], reason: str = NOT_SCORED) -> list[Result]:
+    """Every input in input order: its result where it was scored, a ``reason`` row where not."""
+    by_path = {os.path.normcase(os.path.abspath(r.path)): r for r in results}
+    rows = []
+    for item in items:
+        path = Path(getattr(item, "path", item))
+        found = by_path.get(os.path.normcase(os.path.abspath(path)))
+        rows.append(found if found is not None else unscored_results([item], reason)[0])
+    return rows
+
+
+def default_export_name(paths: Sequence[str | os.PathLike[str]], suffix: str = ".csv",
+                        day: Date | None = None) -> str:
+    """A file name that says what was scored: ``results-<folder or slide>-<date>.csv``.
+
+    Named after the one folder (or the one file's folder) given; several inputs that share
+    a folder are named after it; otherwise plain ``results-<date>``.
+    """
+    day = day or Date.today()
+    folders = {Path(p) if Path(p).is_dir() else Path(p).parent for p in paths}
+    name = ""
+    if len(folders) == 1:
+        name = Path(os.path.abspath(next(iter(folders)))).name
+    name = re.sub(r"[^\w.-]+", "_", name).strip("._")[:60]
+    return f"results-{name}-{day.isoformat()}{suffix}" if name else f"results-{day.isoformat()}{suffix}"

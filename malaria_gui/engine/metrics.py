@@ -165,7 +165,7 @@ def format_metrics(m: Metrics) -> str:
     """A plain-text confusion matrix and metric list for terminals and reports."""
     width = max(len(c) for c in CLASS_NAMES) + 2
     lines = [
-        f"Confusion matrix (rows: true class, columns: predicted; threshold {m.threshold:.2f}, {m.n} cells)",
+        f"Confusion matrix (rows: true class, columns: predicted; threshold {m.threshold!r}, {m.n} cells)",
         " " * (width + 7) + "".join(f"{c:>{width}}" for c in CLASS_NAMES),
     ]
     for name, row in zip(CLASS_NAMES, m.confusion):

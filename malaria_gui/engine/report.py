@@ -59,12 +59,13 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         "<table>",
         f"<tr><th>Date</th><td>{e(date.strftime('%Y-%m-%d %H:%M'))}</td></tr>",
         f"<tr><th>Model</th><td>{e(model_name)} (version {e(model_version)})</td></tr>",
-        f"<tr><th>Decision threshold</th><td>{threshold:.3f} (Parasitized when P(Parasitized) &ge; threshold)</td></tr>",
+        f"<tr><th>Decision threshold</th><td>{e(repr(float(threshold)))} (Parasitized when P(Parasitized) &ge; threshold)</td></tr>",
         f"<tr><th>Files</th><td>{counts.total}</td></tr>",
         f"<tr><th>Cells scored</th><td>{counts.scored}</td></tr>",
         f"<tr><th>{PARASITIZED}</th><td>{counts.parasitized}{share}</td></tr>",
         f"<tr><th>{UNINFECTED}</th><td>{counts.uninfected}</td></tr>",
         f"<tr><th>Could not be read</th><td>{counts.failed}</td></tr>",
+        f"<tr><th>Not single cells</th><td>{sum(1 for r in results if r.warning)}</td></tr>",
         "</table>",
     ]
     metrics = metrics_for_results(results, threshold)
@@ -78,7 +79,7 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
                 f"<table>{rows}</table></div>"]
     labelled = any(r.truth is not None for r in results)
     out += ["<h2>Files</h2><table><tr><th>#</th><th>File</th><th>Prediction</th><th>P(Parasitized)</th>"
-            + ("<th>True label</th>" if labelled else "") + "<th>Error</th></tr>"]
+            + ("<th>True label</th>" if labelled else "") + "<th>Error</th><th>Warning</th></tr>"]
     for i, r in enumerate(results, 1):
         prediction = r.prediction(threshold)
         wrong = labelled and prediction is not None and r.truth is not None and r.truth != prediction
@@ -87,7 +88,7 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         pred_cell = f"<td class='{prediction}'>{prediction}</td>" if prediction else "<td class='error'>unreadable</td>"
         out.append(f"<tr{cls}><td>{i}</td><td title='{e(str(r.path))}'>{e(str(r.path))}</td>{pred_cell}<td>{p}</td>"
                    + (f"<td>{e(r.truth or '')}</td>" if labelled else "")
-                   + f"<td class='error'>{e(r.error or '')}</td></tr>")
+                   + f"<td class='error'>{e(r.error or '')}</td><td>{e(r.warning or '')}</td></tr>")
     out += ["</table>", f"<p class='error'>Written by malaria-gui {e(__version__)}. A screening aid: "
             "a trained person confirms every result.</p></body></html>"]
     return "\n".join(out)

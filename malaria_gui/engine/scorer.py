@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from malaria_gui.engine.cellcheck import single_cell_warning
 from malaria_gui.engine.decoding import ImageError, decode
 from malaria_gui.engine.discovery import ImageItem
 from malaria_gui.engine.labels import PARASITIZED, UNINFECTED
@@ -39,6 +40,7 @@ class Result:
     p_parasitized: float | None
     error: str | None = None
     truth: str | None = None
+    warning: str | None = None  # scored, but the image does not look like one cell (engine.cellcheck)
 
     @property
     def ok(self) -> bool:
@@ -55,9 +57,15 @@ def load_for_model(path: Path, size: int) -> np.ndarray:
     return prepare(decode(path), size)
 
 
-def _load_safely(path: Path, size: int) -> np.ndarray | str:
+def load_checked(path: Path, size: int) -> tuple[np.ndarray, str | None]:
+    """As :func:`load_for_model`, plus the single-cell check on the full-size decoded image."""
+    image = decode(path)
+    return prepare(image, size), single_cell_warning(image)
+
+
+def _load_safely(path: Path, size: int) -> tuple[np.ndarray, str | None] | str:
     try:
-        return load_for_model(path, size)
+        return load_checked(path, size)
     except ImageError as exc:
         return str(exc)
     except MemoryError:
@@ -119,9 +127,10 @@ def score(
                     good = [i for i, x in enumerate(loaded) if not isinstance(x, str)]
                     batch = np.empty((len(good), size, size, 3), dtype=np.uint8)
                     for row, i in enumerate(good):
-                        batch[row] = loaded[i]
+                        batch[row] = loaded[i][0]
                     errors = {i: x for i, x in enumerate(loaded) if isinstance(x, str)}
-                    if not put((chunk, batch, good, errors)):
+                    warnings = {i: loaded[i][1] for i in good if loaded[i][1]}
+                    if not put((chunk, batch, good, errors, warnings)):
                         break
         except BaseException as exc:  # surfaced to the consumer instead of dying silently
             put(exc)
@@ -138,11 +147,12 @@ def score(
                 break
             if isinstance(entry, BaseException):
                 raise entry
-            chunk, batch, good, errors = entry
+            chunk, batch, good, errors, warnings = entry
             probs = classifier.predict(batch)
             p_by_index = dict(zip(good, probs.tolist()))
             results = [
-                Result(item.path, p_by_index.get(i), errors.get(i), item.truth) for i, item in enumerate(chunk)
+                Result(item.path, p_by_index.get(i), errors.get(i), item.truth, warnings.get(i))
+                for i, item in enumerate(chunk)
             ]
             if on_batch is not None:
                 on_batch(batch, good, results)
