@@ -74,6 +74,12 @@ def _load_safely(path: Path, size: int) -> tuple[np.ndarray, str | None] | str:
         return f"unexpected error while reading: {type(exc).__name__}: {exc}"
 
 
+def load_or_reason(path: Path, size: int) -> np.ndarray | str:
+    """Pixels ready for the model, or the user-facing reason the file cannot be read (never raises)."""
+    loaded = _load_safely(path, size)
+    return loaded if isinstance(loaded, str) else loaded[0]
+
+
 _DONE = object()
 DECODE_SLICE = 16  # files per decode task
 

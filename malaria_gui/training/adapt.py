@@ -301,7 +301,7 @@ def adapt(
     ``max_minutes`` shortens every fine-tuning run so the whole job fits (fewer epochs).
     Deterministic for a given ``seed``.
     """
-    from malaria_gui.engine.scorer import _load_safely
+    from malaria_gui.engine.scorer import load_or_reason
     from malaria_gui.training.train import choose_threshold
 
     started = time.monotonic()
@@ -319,7 +319,7 @@ def adapt(
 
     pixels, kept, skipped = [], [], []
     for i, item in enumerate(items):
-        loaded = _load_safely(item.path, size)
+        loaded = load_or_reason(item.path, size)
         if isinstance(loaded, str):
             skipped.append((item.path, loaded))
         else:
