@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import stat
 import tempfile
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date as Date
 from pathlib import Path
 
@@ -25,26 +26,18 @@ _UMASK = os.umask(0o022)  # reading the umask means setting it: done once, at im
 os.umask(_UMASK)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace ``path`` with ``data`` in one step: readers see the old file or the new one.
+@contextmanager
+def replacing(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces it in one step once the block succeeds.
 
-    The temporary file sits in the same folder so the final rename never crosses devices.
+    On any failure (Ctrl+C included) the temporary file is removed and ``path`` is left as it
+    was; it sits in the same folder so the final rename never crosses devices.
     """
-    # Through a symlink the link stays and its target gets the new text.
-    path = Path(os.path.realpath(path))
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent or ".")
+    os.close(fd)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)  # replacing a file keeps its permissions
-    except OSError:
-        mode = 0o666 & ~_UMASK  # a new file gets what open() would have given it
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            # mkstemp makes the file private (0600); a CSV in a shared folder must stay readable.
-            if hasattr(os, "fchmod"):
-                os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -52,6 +45,23 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: readers see the old file or the new one."""
+    # Through a symlink the link stays and its target gets the new text.
+    path = Path(os.path.realpath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)  # replacing a file keeps its permissions
+    except OSError:
+        mode = 0o666 & ~_UMASK  # a new file gets what open() would have given it
+    with replacing(path) as tmp, open(tmp, "wb") as fh:
+        # mkstemp makes the file private (0600); a CSV in a shared folder must stay readable.
+        if hasattr(os, "fchmod"):
+            os.fchmod(fh.fileno(), mode)
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 CSV_LIKE_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})

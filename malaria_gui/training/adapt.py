@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import re
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ import numpy as np
 
 from malaria_gui import __version__
 from malaria_gui.engine.discovery import ImageItem
-from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED, class_index, label_for_folder
+from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED, class_index, label_for_folder, path_key
 
 MIN_PER_CLASS = 20
 EPOCHS = 40
@@ -107,7 +106,7 @@ def merge_items(*groups: Iterable[ImageItem]) -> list[ImageItem]:
     for group in groups:
         for item in group:
             if item.truth is not None:
-                merged[os.path.normcase(os.path.abspath(item.path))] = item
+                merged[path_key(item.path)] = item
     return list(merged.values())
 
 
@@ -463,24 +462,15 @@ def _lab_card(base_card: dict, base_file: Path, model, size: int, report: dict, 
 def save_lab_model(result: AdaptResult, out_path: str | os.PathLike[str]) -> Path:
     """Write ``NAME.keras`` and ``NAME.card.json`` (creating the folder), each atomically:
     an interruption leaves the previous files, never half-written ones."""
-    from malaria_gui.engine.export import atomic_write
+    from malaria_gui.engine.export import atomic_write, replacing
     from malaria_gui.resources import card_path_for
 
     out = Path(out_path)
     if out.suffix.lower() != ".keras":
         raise AdaptError(f"the lab model's name must end in .keras: {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".keras", dir=out.parent)
-    os.close(fd)
-    try:
+    with replacing(out, suffix=".keras") as tmp:
         result.model.save(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     atomic_write(card_path_for(out), (json.dumps(result.card, indent=2) + "\n").encode("utf-8"))
     return out
 
