@@ -268,7 +268,7 @@ class ResultsModel(QAbstractTableModel):
         cell = self._cells[row]
         if cell is None:
             return ""
-        return f"{self._names[row]} (not counted)" if cell == 0 else f"{self._names[row]} #{cell}"
+        return f"{self._names[row]} (not counted)" if cell == 0 else f"{Path(self._names[row]).stem} #{cell}"
 
     def caption(self, row: int) -> str:
         prediction = self.prediction(row)

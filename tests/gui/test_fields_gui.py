@@ -141,7 +141,7 @@ def test_session_groups_rows_into_fields_with_parasitemia(qtbot):
     session = fed_session(qtbot)
     results = session.results
     assert results.index(0, COL_FIELD).data() == ""
-    assert results.index(1, COL_FIELD).data() == "f1.png #1"
+    assert results.index(1, COL_FIELD).data() == "f1 #1"
     assert results.index(7, COL_FIELD).data() == "bad.png (not counted)"
     fields = results.field_results()
     assert [(f.slide, Path(f.path).name, len(f.cells), f.error) for f in fields] == [
@@ -212,10 +212,11 @@ def test_a_dropped_field_becomes_cell_rows_shown_outlined_in_the_window(qtbot, w
     score_and_wait(qtbot, window, [field_path])
     results = window.session.results
     assert results.rowCount() == expected
-    assert results.index(0, COL_FIELD).data() == "field_01.png #1"
+    assert results.index(0, COL_FIELD).data() == "field_01 #1"
     view = window.field_panel.view
     qtbot.waitUntil(lambda: len(view.outlines) == expected, timeout=SCORE_TIMEOUT_MS)
     assert window.field_panel.isVisible() and "field_01.png" in window.field_panel.title.text()
+    assert not window.results_views.table.isColumnHidden(COL_FIELD)
     assert "Slide <b>slide_A</b>" in window.field_summary.text() and "95% CI" in window.field_summary.text()
     # Click cell 5 in the field view: its row becomes current and the preview shows its crop.
     cell = 5
@@ -250,6 +251,7 @@ def test_the_view_menu_forces_a_field_to_be_read_as_one_cell(qtbot, window, fiel
     assert window.settings.field_mode() == FIELD_CELLS and window.worker.field_mode == FIELD_CELLS
     score_and_wait(qtbot, window, [field_path])
     assert window.session.results.rowCount() == 1 and window.session.results.cell(0) is None
+    assert window.results_views.table.isColumnHidden(COL_FIELD)  # no field: no Field column
     window.field_mode_actions[FIELD_FIELDS].trigger()
     window.session.clear()
     score_and_wait(qtbot, window, [noise_path])
