@@ -32,13 +32,20 @@ ZOOM_STEP = 1.25
 HINT = "Select a cell found in a field image to see its field here."
 
 
+_decoded: list = []  # [display copy, (picture, scale)] of the last field decoded
+
+
 def field_qimage(session: Session, path: str) -> tuple[QImage, float] | None:
-    """The field's picture and its scale (picture pixels per original pixel), or None."""
+    """The field's picture and its scale (picture pixels per original pixel), or None. The
+    last one decoded is kept: the view and the preview ask for the same field in turn."""
     copy = session.field_images.get(path)
     if copy is not None:
+        if _decoded and _decoded[0] is copy:
+            return _decoded[1]
         image = QImage.fromData(copy.jpeg, "JPG")
         if not image.isNull() and copy.width > 0:
-            return image, image.width() / copy.width
+            _decoded[:] = [copy, (image, image.width() / copy.width)]
+            return _decoded[1]
     reader = QImageReader(path)  # the one field the user opened, not a bulk decode
     reader.setAutoTransform(True)
     image = reader.read()

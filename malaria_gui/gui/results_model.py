@@ -67,6 +67,7 @@ class ResultsModel(QAbstractTableModel):
         self._cells: list[int | None] = []
         self._boxes: list[tuple[int, int, int, int] | None] = []
         self._contours: list[np.ndarray | None] = []
+        self._field_rows = 0  # how many rows came from whole fields (most sessions: none)
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()  # keyed by arrival number
         self._threshold = DEFAULT_THRESHOLD
         self.revision = 0  # bumped whenever rows are added, removed or change their data
@@ -90,6 +91,7 @@ class ResultsModel(QAbstractTableModel):
             self._cells.append(row.cell)
             self._boxes.append(row.box)
             self._contours.append(row.contour)
+            self._field_rows += row.cell is not None
         self._p = np.asarray(self._p_list, dtype=np.float64)
         self.revision += 1
         self.endInsertRows()
@@ -100,6 +102,7 @@ class ResultsModel(QAbstractTableModel):
         self._p = np.empty(0, dtype=np.float64)
         self._truth, self._errors, self._thumbs, self._order = [], [], [], []
         self._cells, self._boxes, self._contours = [], [], []
+        self._field_rows = 0
         self._pixmaps.clear()
         self.revision += 1
         self.endResetModel()
@@ -165,7 +168,7 @@ class ResultsModel(QAbstractTableModel):
         return self._contours[row]
 
     def has_fields(self) -> bool:
-        return any(c is not None for c in self._cells)
+        return self._field_rows > 0
 
     def field_rows(self, path: str) -> list[int]:
         """The rows of the cells found in one field image (current row numbers)."""
@@ -177,6 +180,8 @@ class ResultsModel(QAbstractTableModel):
         from malaria_gui.engine.fields import CellScore, FieldResult
 
         fields: dict[str, FieldResult] = {}
+        if not self._field_rows:
+            return []
         for i in sorted(range(len(self._paths)), key=self._order.__getitem__):
             cell = self._cells[i]
             if cell is None:

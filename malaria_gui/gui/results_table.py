@@ -53,6 +53,7 @@ class ResultsTable(QTableView):
         if self.isColumnHidden(COL_FIELD) and any(
                 results.cell(r) is not None for r in range(max(0, results.rowCount() - added), results.rowCount())):
             self.setColumnHidden(COL_FIELD, False)
+            self.setColumnWidth(COL_FILE, min(self.columnWidth(COL_FILE), 140))  # the Field column names it too
 
     @staticmethod
     def warm_up() -> None:
