@@ -196,6 +196,16 @@ def test_field_view_outlines_every_cell_clicks_select_and_threshold_recolours(qt
     qtbot.mouseMove(view.viewport(), centre + QPoint(40, 0))
     qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=centre + QPoint(40, 0))
     assert fired == []
+    # Keys zoom and fit; the wheel zooms.
+    view.fit()
+    fitted = view.transform().m11()
+    qtbot.keyClick(view, Qt.Key.Key_Plus)
+    assert view.transform().m11() == pytest.approx(fitted * 1.25)
+    qtbot.keyClick(view, Qt.Key.Key_0)
+    assert view.transform().m11() == pytest.approx(fitted)
+    view.zoom(1e6)
+    assert view.transform().m11() == pytest.approx(40.0)  # zoom is bounded
+    view.fit()
     # The crop shown in the preview: the cell's box from the display copy, black outside.
     crop = cell_pixmap(session, 1)
     assert crop is not None and (crop.width(), crop.height()) == (10, 10)
@@ -230,6 +240,9 @@ def test_a_dropped_field_becomes_cell_rows_shown_outlined_in_the_window(qtbot, w
     assert results.cell(source) == cell
     assert window.preview.image.pixmap() is not None and not window.preview.image.pixmap().isNull()
     assert f"Cell {cell} of this field" in window.preview.caption.text()
+    crop = cell_pixmap(window.session, source).toImage()  # a round cell: the corners are outside it, black
+    assert (crop.width(), crop.height()) == (w, h) and crop.pixelColor(0, 0).name() == "#000000"
+    assert crop.pixelColor(w // 2, h // 2).name() != "#000000"
     # Selecting another row shows its field with that cell highlighted.
     other = results.field_rows(str(field_path))[1]
     window.results_views.select_source_row(other)
