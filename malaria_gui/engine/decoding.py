@@ -82,6 +82,17 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
+def header_size(path: str | os.PathLike[str], head: int = 1 << 18) -> tuple[int, int] | None:
+    """(width, height) of an image file from its first bytes (no pixels decoded), or None
+    when the header does not say (or the file cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(head)
+    except OSError:
+        return None
+    return _png_size(data) or _webp_size(data) or _jpeg_size(data)
+
+
 def _png_size(data: bytes) -> tuple[int, int] | None:
     if data[:8] == _PNG_MAGIC and data[12:16] == b"IHDR":
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")

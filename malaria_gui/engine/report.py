@@ -10,8 +10,9 @@ import base64
 import html
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
 from malaria_gui import __version__
 from malaria_gui.engine.export import atomic_write
@@ -29,7 +30,10 @@ th {{ background: #f0f0f0; }}
 .error {{ color: {ERROR_COLOUR}; }}
 .wrong {{ background: #fdecea; }}
 .side {{ display: flex; gap: 2em; align-items: flex-start; }}
+figure {{ margin: 1em 0; }}
+figure img {{ max-width: 100%; border: 1px solid #ccc; }}
 """
+FIELD_FIGURE_SIDE = 900  # long side of each field drawn in the report
 
 
 def confusion_png(metrics: Metrics) -> bytes:
@@ -45,9 +49,100 @@ def confusion_png(metrics: Metrics) -> bytes:
     return buffer.getvalue()
 
 
+def _bgr(colour: str) -> tuple[int, int, int]:
+    colour = colour.lstrip("#")
+    r, g, b = (int(colour[i:i + 2], 16) for i in (0, 2, 4))
+    return b, g, r
+
+
+def field_figure(field, threshold: float, image: tuple[int, int, bytes] | None = None,
+                 side: int = FIELD_FIGURE_SIDE) -> bytes | None:
+    """A field with every found cell outlined in its predicted class's colour, as JPEG bytes
+    (long side at most ``side``), drawn by OpenCV; ``image`` is (original width, height,
+    encoded display copy), else the field's file is read. None if there is no picture."""
+    import cv2
+    import numpy as np
+
+    from malaria_gui.engine.decoding import ImageError, decode
+
+    try:
+        if image is not None:
+            width, height, data = image
+            bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        else:
+            rgb = decode(field.path)
+            height, width = rgb.shape[:2]
+            bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    except (ImageError, cv2.error, ValueError):
+        return None
+    if bgr is None or width <= 0:
+        return None
+    scale = min(side / max(bgr.shape[:2]), 1.0) * bgr.shape[1] / width  # original pixels -> figure pixels
+    out = cv2.resize(bgr, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    for cell in field.cells:
+        if cell.contour is not None and len(cell.contour):
+            points = np.round(np.asarray(cell.contour, np.float64) * scale).astype(np.int32).reshape(-1, 1, 2)
+        else:
+            x0, y0 = round(cell.x * scale), round(cell.y * scale)
+            x1, y1 = round((cell.x + cell.width) * scale), round((cell.y + cell.height) * scale)
+            points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.int32).reshape(-1, 1, 2)
+        cv2.polylines(out, [points], True, _bgr(CLASS_COLOURS[cell.prediction(threshold)]), 2, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return buf.tobytes() if ok else None
+
+
+def _percent_cell(share: tuple[float, float, float] | None) -> str:
+    if share is None:
+        return "<td></td><td></td>"
+    return f"<td>{share[0]:.2f}%</td><td>{share[1]:.2f}-{share[2]:.2f}%</td>"
+
+
+def fields_html(fields: Sequence, threshold: float,
+                field_images: Mapping[str, tuple[int, int, bytes]] | None = None) -> list[str]:
+    """Parasitemia per slide and per field (95% Wilson interval), then each field drawn with
+    its cells outlined (an embedded JPEG)."""
+    from malaria_gui.engine.fields import slide_summaries
+
+    e = html.escape
+    field_images = field_images or {}
+    out = ["<h2>Whole smear fields</h2>",
+           "<p>Parasitemia = parasitized red cells per 100 red cells found, with its 95% interval "
+           "(Wilson); a slide is the folder holding its fields, pooled over them.</p>",
+           "<table><tr><th>Slide</th><th>Fields</th><th>Not counted</th><th>Cells</th><th>Parasitized</th>"
+           "<th>Parasitemia</th><th>95% interval</th></tr>"]
+    for s in slide_summaries(fields, threshold):
+        out.append(f"<tr><td>{e(s.slide)}</td><td>{s.fields}</td><td>{s.failed}</td><td>{s.cells}</td>"
+                   f"<td>{s.parasitized}</td>{_percent_cell(s.parasitemia())}</tr>")
+    out += ["</table>", "<h3>Per field</h3><table><tr><th>Slide</th><th>Image</th><th>Cells</th>"
+            "<th>Parasitized</th><th>Parasitemia</th><th>95% interval</th><th>Error</th></tr>"]
+    for f in fields:
+        counts = f"<td>{len(f.cells)}</td><td>{f.parasitized(threshold)}</td>" if f.ok else "<td></td><td></td>"
+        out.append(f"<tr><td>{e(f.slide)}</td><td title='{e(str(f.path))}'>{e(Path(f.path).name)}</td>{counts}"
+                   f"{_percent_cell(f.parasitemia(threshold))}<td class='error'>{e(f.error or '')}</td></tr>")
+    out.append("</table>")
+    for f in fields:
+        if not f.ok:
+            continue
+        jpeg = field_figure(f, threshold, field_images.get(str(f.path)))
+        if jpeg is None:
+            continue
+        share = f.parasitemia(threshold)
+        caption = f"{e(Path(f.path).name)}: {len(f.cells)} cells, {f.parasitized(threshold)} parasitized"
+        if share is not None:
+            caption += f" ({share[0]:.2f}%)"
+        out.append(f"<figure><img alt='{e(Path(f.path).name)} with its cells outlined' "
+                   f"src='data:image/jpeg;base64,{base64.b64encode(jpeg).decode('ascii')}'>"
+                   f"<figcaption>{caption}; outlines: <span class='{PARASITIZED}'>{PARASITIZED}</span>, "
+                   f"<span class='{UNINFECTED}'>{UNINFECTED}</span></figcaption></figure>")
+    return out
+
+
 def report_html(results: Sequence[Result], threshold: float, *, model_name: str, model_version: str,
-                date: datetime | None = None, title: str = "Malaria cell screening report") -> str:
-    """The report as a string: summary, matrix and metrics (labelled input), per-file table."""
+                date: datetime | None = None, title: str = "Malaria cell screening report",
+                fields: Sequence | None = None,
+                field_images: Mapping[str, tuple[int, int, bytes]] | None = None) -> str:
+    """The report as a string: summary, matrix and metrics (labelled input), whole fields
+    (``fields``: engine FieldResults; ``field_images``: display copies by path), per-file table."""
     e = html.escape
     date = date or datetime.now()
     counts = count_classes([r.p_parasitized for r in results], threshold)
@@ -77,6 +172,8 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         out += ["<h2>Against the known labels</h2><div class='side'>",
                 f"<img alt='Confusion matrix' src='data:image/png;base64,{png}'>",
                 f"<table>{rows}</table></div>"]
+    if fields:
+        out += fields_html(fields, threshold, field_images)
     labelled = any(r.truth is not None for r in results)
     out += ["<h2>Files</h2><table><tr><th>#</th><th>File</th><th>Prediction</th><th>P(Parasitized)</th>"
             + ("<th>True label</th>" if labelled else "") + "<th>Error</th><th>Warning</th></tr>"]
@@ -95,7 +192,10 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
 
 
 def write_report(path: str | os.PathLike[str], results: Sequence[Result], threshold: float, *,
-                 model_name: str, model_version: str, date: datetime | None = None) -> None:
+                 model_name: str, model_version: str, date: datetime | None = None,
+                 fields: Sequence | None = None,
+                 field_images: Mapping[str, tuple[int, int, bytes]] | None = None) -> None:
     """Write the report atomically: a reader sees the old file or the whole new one."""
-    text = report_html(results, threshold, model_name=model_name, model_version=model_version, date=date)
+    text = report_html(results, threshold, model_name=model_name, model_version=model_version, date=date,
+                       fields=fields, field_images=field_images)
     atomic_write(path, text.encode("utf-8"))

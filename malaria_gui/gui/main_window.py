@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
 
 from malaria_gui import __version__
 from malaria_gui.engine.discovery import IMAGE_EXTENSIONS
+from malaria_gui.gui.field_summary import FieldSummary
+from malaria_gui.gui.field_view import FieldPanel
 from malaria_gui.gui.filter_bar import FilterBar
 from malaria_gui.gui.matrix_view import MatrixPanel
 from malaria_gui.gui.model_panel import ModelBanner
@@ -83,6 +85,14 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         self.results_views = ResultsViews(session)
         splitter.addWidget(self.results_views)
+        # Whole smear fields: the field with its cells outlined, shown once a field is scored.
+        self.field_panel = FieldPanel(session)
+        self.field_panel.hide()
+        self.field_panel.view.cell_clicked.connect(self.results_views.select_source_row)
+        self.results_views.current_row_changed.connect(self.field_panel.view.show_row)
+        self.field_panel.view.field_shown.connect(lambda path: path and self.field_panel.show())
+        session.cleared.connect(self.field_panel.hide)
+        splitter.addWidget(self.field_panel)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(6, 0, 0, 0)
@@ -94,12 +104,15 @@ class MainWindow(QMainWindow):
         side_layout.addWidget(line)
         self.summary = SummaryLabel(session)
         side_layout.addWidget(self.summary)
+        self.field_summary = FieldSummary(session)
+        side_layout.addWidget(self.field_summary)
         self.matrix = MatrixPanel(session)
         side_layout.addWidget(self.matrix)
         side_layout.addStretch(1)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 2)
         outer.addWidget(splitter, 1)
         self.setCentralWidget(central)
         self.status = StatusBar(session)
@@ -136,6 +149,7 @@ class MainWindow(QMainWindow):
         gallery_action.setShortcut(QKeySequence("Ctrl+G"))
         gallery_action.toggled.connect(self.view_toggle.setChecked)
         self.view_toggle.toggled.connect(gallery_action.setChecked)
+        self._build_field_mode_menu(view_menu)
         # The common actions as visible buttons too: not every technician explores menus.
         toolbar = self.addToolBar("Actions")
         toolbar.setObjectName("actions")
@@ -151,6 +165,24 @@ class MainWindow(QMainWindow):
         self.model_card_action = self._action(help_menu, "&Model card...", self.show_model_card)
         self._action(help_menu, "&About", self.show_about)
         self._update_actions()
+
+    def _build_field_mode_menu(self, view_menu) -> None:
+        """View > Field images: recognise whole smear fields, or force one reading (remembered)."""
+        from PySide6.QtGui import QActionGroup
+
+        from malaria_gui.gui.scoring_process import FIELD_AUTO, FIELD_CELLS, FIELD_FIELDS
+
+        menu = view_menu.addMenu("&Field images")
+        group = QActionGroup(self)
+        self.field_mode_actions = {}
+        for mode, text in ((FIELD_AUTO, "Recognise &automatically"), (FIELD_CELLS, "Always single &cells"),
+                           (FIELD_FIELDS, "Always whole &fields")):
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(mode == self.session.field_mode)
+            action.triggered.connect(lambda _=False, m=mode: self.session.set_field_mode(m))
+            group.addAction(action)
+            self.field_mode_actions[mode] = action
 
     def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         action = menu.addAction(text)

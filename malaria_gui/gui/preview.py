@@ -45,12 +45,43 @@ class PreviewPanel(QWidget):
         """Show one row of the session's results (a row of ``session.results``)."""
         results = self._session.results
         p = results.probabilities()[row]
+        cell, crop = results.cell(row), None
+        if cell:  # a cell found in a whole field: its crop, cut from the field's display copy
+            from malaria_gui.gui.field_view import cell_pixmap
+
+            crop = cell_pixmap(self._session, row)
         self.show_item(results.path(row), None if p != p else float(p), results.error(row),
-                       results.truths()[row], results.prediction(row))
+                       results.truths()[row], results.prediction(row), crop=crop, cell=cell)
 
     def show_item(self, path: str, p_parasitized: float | None, error: str | None, truth: str | None,
-                  prediction: str | None) -> None:
-        """Decode one image (a single small file: cheap enough for the GUI thread)."""
+                  prediction: str | None, crop: QPixmap | None = None, cell: int | None = None) -> None:
+        """Decode one image (a single small file: cheap enough for the GUI thread); a cell of
+        a whole field (``cell``) shows its ``crop`` instead: a field is never decoded here."""
+        if cell is not None:
+            self._show_crop(crop, cell)
+        else:
+            self._show_file(path)
+        lines = [f"<b>{html.escape(Path(path).name)}</b>"]
+        if cell:
+            lines.append(f"Cell {cell} of this field")
+        if p_parasitized is not None:
+            lines.append(f"P({PARASITIZED}) = {p_parasitized:.3f} &nbsp; P({UNINFECTED}) = {1 - p_parasitized:.3f}")
+            lines.append(f"Prediction: <b>{prediction}</b>")
+        if error:
+            lines.append(f"<span style='color:{CLASS_COLOURS[PARASITIZED]}'>Could not be read: {html.escape(error)}</span>")
+        if truth:
+            lines.append(f"True label: {truth}")
+        self.caption.setText("<br>".join(lines))
+
+    def _show_crop(self, crop: QPixmap | None, cell: int) -> None:
+        if crop is None or crop.isNull():
+            self.image.clear()
+            self.image.setText("This field was not counted." if cell == 0 else "The field's picture is not available.")
+            return
+        self.image.setPixmap(crop.scaled(PREVIEW_SIZE, PREVIEW_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                                         Qt.TransformationMode.SmoothTransformation))
+
+    def _show_file(self, path: str) -> None:
         from malaria_gui.engine.decoding import ImageError, decode
 
         try:
@@ -65,12 +96,3 @@ class PreviewPanel(QWidget):
         except ImageError as exc:
             self.image.clear()
             self.image.setText(f"Cannot show this file:\n{exc}")
-        lines = [f"<b>{html.escape(Path(path).name)}</b>"]
-        if p_parasitized is not None:
-            lines.append(f"P({PARASITIZED}) = {p_parasitized:.3f} &nbsp; P({UNINFECTED}) = {1 - p_parasitized:.3f}")
-            lines.append(f"Prediction: <b>{prediction}</b>")
-        if error:
-            lines.append(f"<span style='color:{CLASS_COLOURS[PARASITIZED]}'>Could not be read: {html.escape(error)}</span>")
-        if truth:
-            lines.append(f"True label: {truth}")
-        self.caption.setText("<br>".join(lines))

@@ -22,8 +22,8 @@ from malaria_gui.engine.metrics import ClassCounts, count_classes
 from malaria_gui.engine.scorer import Result
 from malaria_gui.gui.scoring_process import Row
 
-COL_IMAGE, COL_FILE, COL_PREDICTION, COL_CONFIDENCE, COL_TRUTH, COL_NOTE = range(6)
-HEADERS = ("Image", "File", "Prediction", "P(Parasitized)", "True label", "Note")
+COL_IMAGE, COL_FILE, COL_PREDICTION, COL_CONFIDENCE, COL_TRUTH, COL_NOTE, COL_FIELD = range(7)
+HEADERS = ("Image", "File", "Prediction", "P(Parasitized)", "True label", "Note", "Field")
 
 PROBABILITY_ROLE = Qt.ItemDataRole.UserRole + 1  # float, or None for an unreadable file
 PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -43,8 +43,9 @@ def class_colour(prediction: str | None) -> QColor:
 # Sort keys offered to the user (the table header maps its columns onto these too).
 SORT_INPUT, SORT_LEAST_CONFIDENT, SORT_P, SORT_NAME, SORT_TRUTH, SORT_PREDICTION, SORT_ERROR = (
     "input", "least_confident", "p", "name", "truth", "prediction", "error")
+SORT_FIELD = "field"  # field image, then cell number (plain cells first)
 COLUMN_SORT = {COL_IMAGE: SORT_INPUT, COL_FILE: SORT_NAME, COL_PREDICTION: SORT_PREDICTION,
-               COL_CONFIDENCE: SORT_P, COL_TRUTH: SORT_TRUTH, COL_NOTE: SORT_ERROR}
+               COL_CONFIDENCE: SORT_P, COL_TRUTH: SORT_TRUTH, COL_NOTE: SORT_ERROR, COL_FIELD: SORT_FIELD}
 
 
 class ResultsModel(QAbstractTableModel):
@@ -62,6 +63,11 @@ class ResultsModel(QAbstractTableModel):
         self._errors: list[str | None] = []
         self._thumbs: list[bytes | None] = []
         self._order: list[int] = []  # arrival number of each row, for "input order"
+        # Cells found in whole fields (Row.cell, Row.box, Row.contour); None for a plain cell.
+        self._cells: list[int | None] = []
+        self._boxes: list[tuple[int, int, int, int] | None] = []
+        self._contours: list[np.ndarray | None] = []
+        self._field_rows = 0  # how many rows came from whole fields (most sessions: none)
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()  # keyed by arrival number
         self._threshold = DEFAULT_THRESHOLD
         self.revision = 0  # bumped whenever rows are added, removed or change their data
@@ -82,6 +88,10 @@ class ResultsModel(QAbstractTableModel):
             self._errors.append(row.error)
             self._thumbs.append(row.thumb)
             self._order.append(start + i)
+            self._cells.append(row.cell)
+            self._boxes.append(row.box)
+            self._contours.append(row.contour)
+            self._field_rows += row.cell is not None
         self._p = np.asarray(self._p_list, dtype=np.float64)
         self.revision += 1
         self.endInsertRows()
@@ -91,6 +101,8 @@ class ResultsModel(QAbstractTableModel):
         self._paths, self._names, self._p_list = [], [], []
         self._p = np.empty(0, dtype=np.float64)
         self._truth, self._errors, self._thumbs, self._order = [], [], [], []
+        self._cells, self._boxes, self._contours = [], [], []
+        self._field_rows = 0
         self._pixmaps.clear()
         self.revision += 1
         self.endResetModel()
@@ -144,6 +156,47 @@ class ResultsModel(QAbstractTableModel):
     def name(self, row: int) -> str:
         return self._names[row]
 
+    # ---- cells of whole fields ----------------------------------------------------------
+    def cell(self, row: int) -> int | None:
+        """The row's cell number in its field (0: the field could not be counted), or None."""
+        return self._cells[row]
+
+    def box(self, row: int) -> tuple[int, int, int, int] | None:
+        return self._boxes[row]
+
+    def contour(self, row: int) -> np.ndarray | None:
+        return self._contours[row]
+
+    def has_fields(self) -> bool:
+        return self._field_rows > 0
+
+    def field_rows(self, path: str) -> list[int]:
+        """The rows of the cells found in one field image (current row numbers)."""
+        return [i for i, (p, c) in enumerate(zip(self._paths, self._cells)) if c and p == path]
+
+    def field_results(self) -> list:
+        """The session's fields as engine FieldResults (input order; the slide is the folder,
+        as for ``malaria-gui smear``): parasitemia and slide summaries come from the engine."""
+        from malaria_gui.engine.fields import CellScore, FieldResult
+
+        fields: dict[str, FieldResult] = {}
+        if not self._field_rows:
+            return []
+        for i in sorted(range(len(self._paths)), key=self._order.__getitem__):
+            cell = self._cells[i]
+            if cell is None:
+                continue
+            path = Path(self._paths[i])
+            result = fields.get(self._paths[i])
+            if result is None:
+                result = fields[self._paths[i]] = FieldResult(path, path.parent.name or str(path.parent))
+            if cell == 0 or math.isnan(self._p_list[i]):
+                result.error = self._errors[i] or "not counted"
+                continue
+            x, y, w, h = self._boxes[i] or (0, 0, 0, 0)
+            result.cells.append(CellScore(cell, x, y, w, h, self._p_list[i], contour=self._contours[i]))
+        return list(fields.values())
+
     # ---- Qt model interface -----------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt signature
         return 0 if parent.isValid() else len(self._paths)
@@ -186,6 +239,8 @@ class ResultsModel(QAbstractTableModel):
                 return self._truth[row] or ""
             if col == COL_NOTE:
                 return self._errors[row] or self._note(row)
+            if col == COL_FIELD:
+                return self._field_text(row)
             return None
         if role == Qt.ItemDataRole.DecorationRole and col == COL_IMAGE:
             return self.thumbnail(row)
@@ -214,13 +269,20 @@ class ResultsModel(QAbstractTableModel):
             return "misclassified"
         return ""
 
+    def _field_text(self, row: int) -> str:
+        cell = self._cells[row]
+        if cell is None:
+            return ""
+        return f"{self._names[row]} (not counted)" if cell == 0 else f"{Path(self._names[row]).stem} #{cell}"
+
     def caption(self, row: int) -> str:
         prediction = self.prediction(row)
+        field = f"\n{Path(self._names[row]).stem[:14]} #{self._cells[row]}" if self._cells[row] else ""
         if prediction is None:
             return "Unreadable"
         p = self._p_list[row]
         confidence = p if prediction == PARASITIZED else 1.0 - p
-        return f"{prediction} {100 * confidence:.0f}%"
+        return f"{prediction} {100 * confidence:.0f}%{field}"
 
     # ---- sorting (numpy, in place, keeping persistent indexes right) -----------------
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
@@ -244,6 +306,11 @@ class ResultsModel(QAbstractTableModel):
             return nan_last + np.nan_to_num(p >= self._threshold, nan=0).astype(float)
         if key == SORT_ERROR:
             return np.asarray([e or "" for e in self._errors], dtype=object)
+        if key == SORT_FIELD:
+            keys = np.empty(len(self._paths), dtype=object)
+            keys[:] = [("", 0, o) if c is None else (p.casefold(), c, o)
+                       for p, c, o in zip(self._paths, self._cells, self._order)]
+            return keys
         return np.asarray(self._order)
 
     def sort_by(self, key: str, descending: bool = False) -> None:
@@ -269,6 +336,9 @@ class ResultsModel(QAbstractTableModel):
         self._errors = [self._errors[i] for i in p]
         self._thumbs = [self._thumbs[i] for i in p]
         self._order = [self._order[i] for i in p]
+        self._cells = [self._cells[i] for i in p]
+        self._boxes = [self._boxes[i] for i in p]
+        self._contours = [self._contours[i] for i in p]
         old = self.persistentIndexList()
         if old:
             self.changePersistentIndexList(

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from malaria_gui.gui.delegates import ConfidenceBarDelegate, ThumbnailDelegate
-from malaria_gui.gui.results_model import COL_CONFIDENCE, COL_FILE, COL_IMAGE, COL_PREDICTION, COL_TRUTH
+from malaria_gui.gui.results_model import COL_CONFIDENCE, COL_FIELD, COL_FILE, COL_IMAGE, COL_PREDICTION, COL_TRUTH
 from malaria_gui.gui.scoring_process import THUMB_SIZE
 from malaria_gui.gui.session import Session
 
@@ -39,6 +39,21 @@ class ResultsTable(QTableView):
         self.setItemDelegateForColumn(COL_IMAGE, ThumbnailDelegate(self))
         # An order picked by name is not a column's: no header shows an arrow.
         session.sort_changed.connect(lambda *_: hh.setSortIndicator(-1, Qt.SortOrder.AscendingOrder))
+        # The Field column (a whole field's cell: "field.png #12") sits after File, shown once
+        # a field has been scored.
+        self._session = session
+        hh.moveSection(hh.visualIndex(COL_FIELD), hh.visualIndex(COL_FILE) + 1)
+        self.setColumnWidth(COL_FIELD, 120)
+        self.setColumnHidden(COL_FIELD, True)
+        session.rows_added.connect(self._show_field_column)
+        session.cleared.connect(lambda: self.setColumnHidden(COL_FIELD, True))
+
+    def _show_field_column(self, added: int) -> None:
+        results = self._session.results
+        if self.isColumnHidden(COL_FIELD) and any(
+                results.cell(r) is not None for r in range(max(0, results.rowCount() - added), results.rowCount())):
+            self.setColumnHidden(COL_FIELD, False)
+            self.setColumnWidth(COL_FILE, min(self.columnWidth(COL_FILE), 140))  # the Field column names it too
 
     @staticmethod
     def warm_up() -> None:

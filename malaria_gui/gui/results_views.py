@@ -41,6 +41,21 @@ class ResultsViews(QStackedWidget):
     def show_gallery(self, on: bool) -> None:
         self.views.setCurrentWidget(self.gallery if on else self.table)
 
+    def select_source_row(self, row: int) -> None:
+        """Make a row of session.results the current one (a cell clicked in the field view);
+        a filter that hides it goes back to All."""
+        proxy = self._session.proxy
+        index = proxy.mapFromSource(self._session.results.index(row, COL_FILE))
+        if not index.isValid():
+            from malaria_gui.gui.results_model import FILTER_ALL
+
+            self._session.set_filter(FILTER_ALL)
+            index = proxy.mapFromSource(self._session.results.index(row, COL_FILE))
+        if index.isValid():
+            self.table.selectionModel().setCurrentIndex(
+                index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+            self.table.scrollTo(index)
+
     def _on_current_changed(self, current: QModelIndex, _previous=None) -> None:
         if not current.isValid():
             return

@@ -11,7 +11,14 @@ Jobs and answers are the frozen dataclasses below (pickled across the pipe): the
 sends :class:`LoadModel`, :class:`Reset`, :class:`Score` or :class:`Stop`; the process
 answers with :class:`ModelLoading`, :class:`ModelReady`, :class:`ModelFailed`,
 :class:`Scanning`, :class:`FolderAdded`, :class:`BatchStarted`, :class:`ChunkReady`,
-:class:`BatchFinished`, and :class:`JobDone` after every job.
+:class:`FieldImage`, :class:`BatchFinished`, and :class:`JobDone` after every job.
+
+Whole smear fields: in a score job each image larger than a cell is decoded and checked
+with :func:`~malaria_gui.engine.fields.looks_like_field` (unless ``Score.field_mode``
+forces a reading); fields are kept aside from the stream of cells and, once the cells are
+scored, go through :func:`~malaria_gui.engine.fields.score_fields`: each sends a
+:class:`FieldImage`, then one row per cell found (or one error row). A field of N cells
+adds N - 1 to the run's total (a ``BatchStarted``) so that progress counts rows.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ import numpy as np
 from malaria_gui.engine.labels import path_key
 
 THUMB_SIZE = 64
+FIELD_DISPLAY_SIDE = 1600  # long side of the copy of a field the window shows and the report draws on
+# How an image is read (View > Field images): recognised by its content, or forced.
+FIELD_AUTO, FIELD_CELLS, FIELD_FIELDS = "auto", "cells", "fields"
 BATCH_SIZE = 256  # as the CLI; one batch takes about a quarter of a second, so Cancel acts at once
 
 
@@ -39,6 +49,12 @@ class Row:
     error: str | None
     truth: str | None
     thumb: bytes | None  # JPEG bytes, THUMB_SIZE square
+    # A cell found in a whole smear field (``path`` is the field image): its number in the
+    # field (from 1; 0 for a field that could not be counted, whose ``error`` says why), its
+    # box (x, y, width, height) and its outline, (N, 2) int32 (x, y), in the field's pixels.
+    cell: int | None = None
+    box: tuple[int, int, int, int] | None = None
+    contour: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +91,7 @@ class Score:
     paths: tuple[str, ...]
     batch_size: int = BATCH_SIZE
     pause_s: float = 0.0  # after each batch (tests use it to act in the middle of a run)
+    field_mode: str = FIELD_AUTO  # FIELD_AUTO, FIELD_CELLS or FIELD_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +136,18 @@ class BatchStarted:
 class ChunkReady:
     generation: int
     rows: list[Row]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldImage:
+    """A whole field's display copy (JPEG, long side at most FIELD_DISPLAY_SIDE), sent just
+    before the rows of its cells: the window never decodes a field on its own thread."""
+
+    generation: int
+    path: str
+    width: int  # the original image's size; contours and boxes are in these pixels
+    height: int
+    jpeg: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,11 +263,95 @@ class Service:
             if job.pause_s:
                 time.sleep(job.pause_s)
 
-        for _ in score(items, self.classifier, batch_size=job.batch_size, cancel=cancel, on_batch=to_rows):
+        fields: list = []  # filled while the cells stream past: the field images set aside
+        cells = items if job.field_mode == FIELD_CELLS else _set_fields_aside(items, job.field_mode, fields)
+        for _ in score(cells, self.classifier, batch_size=job.batch_size, cancel=cancel, on_batch=to_rows):
             self.send(ChunkReady(generation, list(rows)))
             if cancel.is_set():
                 break
+        if fields and not cancel.is_set():
+            self._score_fields(generation, fields, job.pause_s)
         self.send(BatchFinished(generation, cancel.is_set()))
+
+    def _score_fields(self, generation: int, items: list, pause_s: float = 0.0) -> None:
+        """Each field: its display copy, then one row per cell found (or one error row)."""
+        from malaria_gui.engine.fields import score_fields
+
+        for result in score_fields([it.path for it in items], self.classifier, keep_crops=True,
+                                   keep_contours=True, cancel=self.cancel):
+            path = str(result.path)
+            if result.ok:
+                image = field_display_copy(path)
+                if image is not None:
+                    self.send(FieldImage(generation, path, *image))
+                rows = [Row(path, c.p_parasitized, None, None, make_thumbnail(c.crop), cell=c.index,
+                            box=(c.x, c.y, c.width, c.height), contour=c.contour) for c in result.cells]
+            else:
+                rows = [Row(path, None, result.error, None, None, cell=0)]
+            if len(rows) > 1:
+                self.send(BatchStarted(generation, len(rows) - 1))  # the field counted once; its cells are rows
+            self.send(ChunkReady(generation, rows))
+            if pause_s:
+                time.sleep(pause_s)
+            if self.cancel.is_set():
+                return
+
+
+FIELD_MIN_PIXELS = 320 * 320  # "much larger than a cell": NIH cells are 100-250 px across, fields 640 x 480 and up
+
+
+def _field_sized(width: int, height: int) -> bool:
+    from malaria_gui.engine.fields import MIN_FIELD_SIDE
+
+    return min(width, height) >= MIN_FIELD_SIDE and width * height >= FIELD_MIN_PIXELS
+
+
+def _is_field(path) -> bool:
+    """An image much larger than a cell whose content looks like a smear field (decoded
+    here, in the scoring process; a file that cannot be read is left to the cell scorer,
+    which reports why). The size comes from the header first: a cell-sized image costs no
+    decoding (the content check takes ~9 ms even on a 200 px cell)."""
+    from malaria_gui.engine.decoding import ImageError, decode, header_size
+    from malaria_gui.engine.fields import looks_like_field
+
+    try:
+        size = header_size(path)
+        if size is not None and not _field_sized(*size):
+            return False
+        rgb = decode(path)
+        return _field_sized(rgb.shape[1], rgb.shape[0]) and looks_like_field(rgb)
+    except (ImageError, MemoryError):
+        return False
+    except Exception:  # a decoder bug must not cost the run: read it as a cell
+        return False
+
+
+def _set_fields_aside(items, mode: str, fields: list):
+    """The items to score as cells, lazily (on the scorer's reading thread); fields go to ``fields``."""
+    for item in items:
+        if mode == FIELD_FIELDS or _is_field(item.path):
+            fields.append(item)
+        else:
+            yield item
+
+
+def field_display_copy(path: str, side: int = FIELD_DISPLAY_SIDE) -> tuple[int, int, bytes] | None:
+    """(width, height, JPEG of the field with its long side at most ``side``), or None."""
+    import cv2
+
+    from malaria_gui.engine.decoding import decode
+
+    try:
+        rgb = decode(path)
+        height, width = rgb.shape[:2]
+        scale = min(1.0, side / max(height, width))
+        if scale < 1.0:
+            rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                             interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        return (width, height, buf.tobytes()) if ok else None
+    except Exception:  # the cells are counted anyway; only the picture is missing
+        return None
 
 
 def serve(conn, cancel) -> None:

@@ -13,7 +13,8 @@ Where the next features go:
   :meth:`Session.rows_changed`, which refreshes counts and metrics;
 - switching models and rescoring: :meth:`load_model`, then the rows' paths scored again
   after a :meth:`clear` (``model_changed`` tells every widget);
-- field images: rows carry their field; widgets read ``results``, not the worker;
+- field images: rows carry their field (``results.cell/box/contour``, ``field_results()``);
+  the display copy of each field is in :attr:`field_images`; widgets read these, not the worker;
 - a threshold pinned by the user versus the model card's: :attr:`threshold`,
   :attr:`card_threshold`, :attr:`threshold_pinned` and :meth:`reset_threshold`.
 """
@@ -30,7 +31,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from malaria_gui.engine.labels import DEFAULT_THRESHOLD
 from malaria_gui.engine.metrics import ClassCounts, Metrics
 from malaria_gui.gui.results_model import SORT_INPUT, ResultsFilter, ResultsModel
-from malaria_gui.gui.scoring_process import ModelInfo, Row
+from malaria_gui.gui.scoring_process import FIELD_AUTO, FieldImage, ModelInfo, Row
 from malaria_gui.gui.settings import Settings
 
 
@@ -89,6 +90,7 @@ class Session(QObject):
         self.run_done = 0
         self.run_started_at = 0.0
         self.metrics: Metrics | None = None  # as last sent with metrics_changed
+        self.field_images: dict[str, FieldImage] = {}  # display copies of the fields scored, by path
         self._auc_cache: tuple[tuple[int, int] | None, float | None] = (None, None)
         self._counts_timer = self._coalescing_timer(150, self._emit_counts)
         self._metrics_timer = self._coalescing_timer(120, self.refresh_metrics)
@@ -111,6 +113,8 @@ class Session(QObject):
         worker.folder_added.connect(self.folder_added)
         worker.batch_started.connect(self.on_batch_started)
         worker.chunk_ready.connect(self.on_chunk)
+        worker.field_image.connect(self.on_field_image)
+        worker.field_mode = self.field_mode
         worker.batch_finished.connect(self.on_batch_finished)
         worker.idle.connect(self.on_idle)
         worker.crashed.connect(self.on_crashed)
@@ -151,6 +155,7 @@ class Session(QObject):
         if self.jobs is not None:
             self.jobs.reset(self.generation)
         self.results.clear()
+        self.field_images.clear()
         self.metrics = None
         self.cleared.emit()
         self.metrics_changed.emit(None, False)
@@ -223,6 +228,22 @@ class Session(QObject):
             self._metrics_timer.start(2000 if self.busy else 120)
         if self.results.sort_key()[0] != SORT_INPUT and not self._resort_timer.isActive():
             self._resort_timer.start()
+
+    def on_field_image(self, generation: int, image: FieldImage) -> None:
+        if generation == self.generation:
+            self.field_images[image.path] = image
+
+    # ---- whole smear fields ----------------------------------------------------------
+    @property
+    def field_mode(self) -> str:
+        """How dropped images are read: FIELD_AUTO (recognised), FIELD_CELLS or FIELD_FIELDS."""
+        return self.settings.field_mode() if self.settings is not None else FIELD_AUTO
+
+    def set_field_mode(self, mode: str) -> None:
+        """Remembered; applies to the images added from now on."""
+        self.settings.set_field_mode(mode)
+        if self.jobs is not None and hasattr(self.jobs, "field_mode"):
+            self.jobs.field_mode = mode
 
     def on_batch_finished(self, generation: int, cancelled: bool) -> None:
         if generation == self.generation and cancelled:
@@ -343,6 +364,7 @@ class Session(QObject):
         from malaria_gui.engine.report import write_report
 
         info = self.model_info
+        images = {p: (im.width, im.height, im.jpeg) for p, im in self.field_images.items()}
         write_report(path, self.results.results(), self.threshold,
                      model_name=info.name if info else "no model", model_version=info.version if info else "",
-                     date=datetime.now())
+                     date=datetime.now(), fields=self.results.field_results(), field_images=images)

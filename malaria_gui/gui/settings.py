@@ -54,6 +54,14 @@ class Settings:
     def clear_threshold_for(self, model_key: str) -> None:
         self._s.remove(f"threshold/{model_key}")
 
+    def field_mode(self) -> str:
+        """How images are read: "auto" (fields recognised by their content), "cells" or "fields"."""
+        value = str(self._s.value("fields/mode", "auto") or "auto")
+        return value if value in ("auto", "cells", "fields") else "auto"
+
+    def set_field_mode(self, mode: str) -> None:
+        self._s.setValue("fields/mode", mode)
+
     def geometry(self) -> QByteArray | None:
         value = self._s.value("window/geometry")
         return value if isinstance(value, QByteArray) else None

@@ -24,8 +24,8 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 
 from malaria_gui.gui.scoring_process import (
-    BATCH_SIZE, BatchFinished, BatchStarted, ChunkReady, FolderAdded, JobDone, LoadModel, ModelFailed, ModelLoading,
-    ModelReady, Reset, Scanning, Score, Stop, serve,
+    BATCH_SIZE, FIELD_AUTO, BatchFinished, BatchStarted, ChunkReady, FieldImage, FolderAdded, JobDone, LoadModel,
+    ModelFailed, ModelLoading, ModelReady, Reset, Scanning, Score, Stop, serve,
 )
 
 STOP_GRACE_S = 0.5  # how long closing waits for the process to finish its job (a batch) before killing it
@@ -39,6 +39,7 @@ class _ScoreRequest:
     paths: tuple[str, ...]
     epoch: int
     ticket: int
+    field_mode: str = FIELD_AUTO
 
 
 class ScoringWorker(QThread):
@@ -51,6 +52,7 @@ class ScoringWorker(QThread):
     folder_added = Signal(str)  # a folder the user added (for the recent-folders menu)
     batch_started = Signal(int, int)  # generation, number of files in this job
     chunk_ready = Signal(int, object)  # generation, list[Row]
+    field_image = Signal(int, object)  # generation, scoring_process.FieldImage
     batch_finished = Signal(int, bool)  # generation, cancelled
     idle = Signal(int)  # the queue is empty; the last add_paths ticket dealt with
     crashed = Signal(str)  # the scoring process died; a new one is loading the model
@@ -58,6 +60,7 @@ class ScoringWorker(QThread):
 
     batch_size = BATCH_SIZE
     pause_s = 0.0  # a pause after each batch (tests use it to act in the middle of a run)
+    field_mode = FIELD_AUTO  # how images are read (cells, fields, or recognised): taken when a job is queued
 
     def __init__(self, model_path: Path | None, parent=None) -> None:
         super().__init__(parent)
@@ -77,7 +80,7 @@ class ScoringWorker(QThread):
     # ---- called from the GUI thread -------------------------------------------------
     def add_paths(self, generation: int, paths: list[str], ticket: int = 0) -> None:
         """Queue a scan-and-score job; ``ticket`` comes back with ``idle`` once it is done."""
-        self._jobs.put(_ScoreRequest(generation, tuple(paths), self._epoch, ticket))
+        self._jobs.put(_ScoreRequest(generation, tuple(paths), self._epoch, ticket, self.field_mode))
 
     def load_model(self, path: Path | None) -> None:
         self._jobs.put(LoadModel(None if path is None else str(path)))
@@ -150,7 +153,7 @@ class ScoringWorker(QThread):
                     self._run_job(job)
                 elif isinstance(job, _ScoreRequest):
                     if job.generation == self._generation and job.epoch == self._epoch:
-                        message = Score(job.generation, job.paths, self.batch_size, self.pause_s)
+                        message = Score(job.generation, job.paths, self.batch_size, self.pause_s, job.field_mode)
                         if not self._run_job(message):
                             self.batch_finished.emit(job.generation, True)
                     self._last_ticket = max(self._last_ticket, job.ticket)
@@ -199,6 +202,8 @@ class ScoringWorker(QThread):
                 self.batch_started.emit(generation, total)
             case ChunkReady(generation, rows):
                 self.chunk_ready.emit(generation, rows)
+            case FieldImage():
+                self.field_image.emit(answer.generation, answer)
             case BatchFinished(generation, cancelled):
                 self.batch_finished.emit(generation, cancelled)
 

@@ -1,0 +1,65 @@
+"""Parasitemia of the whole smear fields in the session: per slide (a folder of fields,
+pooled) and per field, each with its 95% Wilson interval, at the current threshold.
+
+Computed from the session's rows (``results.field_results()`` and the engine's
+``slide_summaries``), so it follows the threshold, and hidden while no field was scored.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+
+from malaria_gui.engine.fields import slide_summaries
+from malaria_gui.engine.labels import CLASS_COLOURS, PARASITIZED
+from malaria_gui.gui.session import Session
+
+MAX_FIELD_LINES = 12  # the report lists every field
+
+
+def _share(share: tuple[float, float, float] | None) -> str:
+    return "" if share is None else f"{share[0]:.2f}% (95% CI {share[1]:.2f}-{share[2]:.2f}%)"
+
+
+class FieldSummary(QLabel):
+    def __init__(self, session: Session, parent=None) -> None:
+        super().__init__("", parent)
+        self._session = session
+        self.setObjectName("field_summary")
+        self.setWordWrap(True)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hide()
+        session.counts_changed.connect(self.refresh)  # rows added, threshold moved (coalesced)
+        session.cleared.connect(self.refresh)
+
+    def refresh(self, *_ignored) -> None:
+        session = self._session
+        fields = session.results.field_results() if session.results.rowCount() else []
+        if not fields:
+            self.setText("")
+            self.hide()
+            return
+        threshold = session.threshold
+        e = html.escape
+        lines = ["<b>Parasitemia</b> (parasitized red cells per 100 found)"]
+        for s in slide_summaries(fields, threshold):
+            not_counted = f", {s.failed} not counted" if s.failed else ""
+            lines.append(f"Slide <b>{e(s.slide)}</b>: {s.fields} field{'s' if s.fields != 1 else ''}"
+                         f"{not_counted}, {s.cells} cells, {s.parasitized} parasitized, "
+                         f"<b>{_share(s.parasitemia())}</b>")
+        for f in fields[:MAX_FIELD_LINES]:
+            name = e(Path(f.path).name)
+            if f.ok:
+                lines.append(f"&nbsp;&nbsp;{name}: {f.parasitized(threshold)}/{len(f.cells)}, "
+                             f"{_share(f.parasitemia(threshold))}")
+            else:
+                lines.append(f"&nbsp;&nbsp;{name}: <span style='color:{CLASS_COLOURS[PARASITIZED]}'>"
+                             f"not counted: {e(f.error or '')}</span>")
+        if len(fields) > MAX_FIELD_LINES:
+            lines.append(f"&nbsp;&nbsp;and {len(fields) - MAX_FIELD_LINES} more fields (all in the report)")
+        self.setText("<br>".join(lines))
+        self.show()

@@ -1,0 +1,315 @@
+"""The field view: a whole smear field with every cell found outlined in its predicted class's
+colour at the current threshold; zoom (wheel, +/-), pan (drag), fit (0 or the Fit button).
+
+Clicking a cell emits ``cell_clicked`` with its row of ``session.results`` (the window
+selects that row); :meth:`FieldView.show_row` shows a row's field with its cell highlighted.
+The picture is the display copy the scoring process sent (``Session.field_images``, a JPEG
+of at most 1600 px, decoded here once per field shown); only when it is missing is the one
+field the user opened read with ``QImageReader``. Outlines and boxes are in the original
+image's pixels, which are the scene's coordinates.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QImageReader, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
+from PySide6.QtWidgets import (
+    QGraphicsPixmapItem, QGraphicsPolygonItem, QGraphicsScene, QGraphicsView, QHBoxLayout, QLabel, QPushButton,
+    QVBoxLayout, QWidget,
+)
+
+from malaria_gui.engine.fields import wilson_interval
+from malaria_gui.engine.labels import PARASITIZED
+from malaria_gui.gui.results_model import class_colour
+from malaria_gui.gui.session import Session
+
+HIGHLIGHT = QColor("#f1c40f")
+CELL_ROLE = 0  # QGraphicsItem data key: the cell number of an outline
+ZOOM_STEP = 1.25
+HINT = "Select a cell found in a field image to see its field here."
+
+
+_decoded: list = []  # [display copy, (picture, scale)] of the last field decoded
+
+
+def field_qimage(session: Session, path: str) -> tuple[QImage, float] | None:
+    """The field's picture and its scale (picture pixels per original pixel), or None. The
+    last one decoded is kept: the view and the preview ask for the same field in turn."""
+    copy = session.field_images.get(path)
+    if copy is not None:
+        if _decoded and _decoded[0] is copy:
+            return _decoded[1]
+        image = QImage.fromData(copy.jpeg, "JPG")
+        if not image.isNull() and copy.width > 0:
+            _decoded[:] = [copy, (image, image.width() / copy.width)]
+            return _decoded[1]
+    reader = QImageReader(path)  # the one field the user opened, not a bulk decode
+    reader.setAutoTransform(True)
+    image = reader.read()
+    return (image, 1.0) if not image.isNull() else None
+
+
+def _polygon(contour, box) -> QPolygonF:
+    if contour is not None and len(contour):
+        return QPolygonF([QPointF(float(x), float(y)) for x, y in contour])
+    x, y, w, h = box or (0, 0, 0, 0)
+    return QPolygonF(QRectF(x, y, w, h))
+
+
+def cell_pixmap(session: Session, row: int, image: tuple[QImage, float] | None = None) -> QPixmap | None:
+    """A found cell's crop as the model saw it (its box, black outside its outline), cut from
+    the field's picture; None when the field's picture is not available."""
+    results = session.results
+    box = results.box(row)
+    if box is None:
+        return None
+    image = image or field_qimage(session, results.path(row))
+    if image is None:
+        return None
+    picture, scale = image
+    x, y, w, h = box
+    rect = QRect(int(x * scale), int(y * scale), max(1, round(w * scale)), max(1, round(h * scale)))
+    out = QImage(rect.size(), QImage.Format.Format_RGB32)
+    out.fill(QColor("black"))
+    painter = QPainter(out)
+    path = QPainterPath()
+    path.addPolygon(_polygon(results.contour(row), box))
+    painter.scale(scale, scale)
+    painter.translate(-x, -y)
+    painter.setClipPath(path)
+    painter.resetTransform()
+    painter.drawImage(QPoint(0, 0), picture, rect)
+    painter.end()
+    return QPixmap.fromImage(out)
+
+
+class FieldView(QGraphicsView):
+    """The picture of one field and its cells' outlines."""
+
+    cell_clicked = Signal(int)  # a row of session.results
+    field_shown = Signal(str)  # the field image's path ("" when none)
+
+    def __init__(self, session: Session, parent=None) -> None:
+        super().__init__(parent)
+        self._session = session
+        self.setScene(QGraphicsScene(self))
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setBackgroundBrush(QBrush(QColor("#1b1b1b")))
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(240, 200)
+        self.path: str | None = None
+        self.image: tuple[QImage, float] | None = None
+        self.outlines: dict[int, QGraphicsPolygonItem] = {}
+        self.highlighted: int | None = None
+        self._fitted = True  # follow the window's size until the user zooms
+        self._press: QPoint | None = None
+        self._hint = self.scene().addText(HINT)
+        self._hint.setDefaultTextColor(QColor("#bbbbbb"))
+        session.threshold_changed.connect(self.recolour)
+        session.cleared.connect(self.clear)
+        session.rows_added.connect(self._on_rows_added)
+
+    # ---- what is shown -----------------------------------------------------------------
+    def clear(self, hint: str = HINT, path: str = "") -> None:
+        self.scene().clear()
+        self.outlines, self.path, self.image, self.highlighted = {}, None, None, None
+        self._hint = self.scene().addText(hint)
+        self._hint.setDefaultTextColor(QColor("#bbbbbb"))
+        self.scene().setSceneRect(self._hint.boundingRect())
+        self.resetTransform()
+        self.field_shown.emit(path)
+
+    def show_row(self, row: int) -> None:
+        """Show the field of a row of ``session.results`` with its cell highlighted; a plain
+        cell leaves the field shown as it is."""
+        results = self._session.results
+        if not 0 <= row < results.rowCount() or results.cell(row) is None:
+            return
+        path, cell = results.path(row), results.cell(row)
+        if cell == 0:
+            self.clear(f"{Path(path).name} was not counted:\n{results.error(row) or ''}", path)
+            return
+        if path != self.path:
+            self.show_field(path)
+        self.highlight(cell)
+
+    def show_field(self, path: str) -> None:
+        """Build the scene of one field: its picture, then one outline per cell found."""
+        results = self._session.results
+        rows = results.field_rows(path)
+        image = field_qimage(self._session, path)
+        self.clear()
+        self.scene().clear()
+        self.path, self.image = path, image
+        if image is not None:
+            picture, scale = image
+            item = QGraphicsPixmapItem(QPixmap.fromImage(picture))
+            item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+            item.setScale(1.0 / scale)
+            item.setZValue(-1)
+            self.scene().addItem(item)
+        for row in rows:
+            outline = QGraphicsPolygonItem(_polygon(results.contour(row), results.box(row)))
+            outline.setData(CELL_ROLE, results.cell(row))
+            outline.setToolTip(f"cell {results.cell(row)}: {results.caption(row)}")
+            self.scene().addItem(outline)
+            self.outlines[results.cell(row)] = outline
+        self.scene().setSceneRect(self.scene().itemsBoundingRect())
+        self.recolour()
+        self.fit()
+        self.field_shown.emit(path)
+
+    def highlight(self, cell: int | None) -> None:
+        self.highlighted = cell
+        self.recolour()
+        item = self.outlines.get(cell) if cell is not None else None
+        if item is not None and not self._fitted:
+            self.ensureVisible(item, 40, 40)
+
+    def recolour(self, *_ignored) -> None:
+        """Each outline in its class's colour at the current threshold; the highlighted one
+        thicker, in yellow, above the others."""
+        if not self.outlines:
+            return
+        results = self._session.results
+        predictions = {results.cell(r): results.prediction(r) for r in results.field_rows(self.path)}
+        for cell, item in self.outlines.items():
+            chosen = cell == self.highlighted
+            pen = QPen(HIGHLIGHT if chosen else class_colour(predictions.get(cell)), 4 if chosen else 2)
+            pen.setCosmetic(True)  # as thick at any zoom
+            item.setPen(pen)
+            item.setZValue(1 if chosen else 0)
+
+    def outline_colour(self, cell: int) -> QColor:
+        return self.outlines[cell].pen().color()
+
+    def _on_rows_added(self, _count: int) -> None:
+        """The first field that arrives is shown at once."""
+        if self.path is not None:
+            return
+        results = self._session.results
+        for row in range(results.rowCount() - 1, max(-1, results.rowCount() - 1 - _count), -1):
+            if results.cell(row):
+                self.show_row(row)
+                return
+
+    # ---- zoom and pan --------------------------------------------------------------------
+    def fit(self) -> None:
+        self._fitted = True
+        rect = self.scene().sceneRect()
+        if not rect.isEmpty():
+            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+
+    def zoom(self, factor: float) -> None:
+        current = self.transform().m11()
+        factor = max(0.05 / current, min(factor, 40.0 / current))  # 5% to 40x
+        self._fitted = False
+        self.scale(factor, factor)
+
+    def wheelEvent(self, event) -> None:
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom(ZOOM_STEP ** steps)
+        event.accept()
+
+    def keyPressEvent(self, event) -> None:
+        key = event.key()
+        if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom(ZOOM_STEP)
+        elif key == Qt.Key.Key_Minus:
+            self.zoom(1 / ZOOM_STEP)
+        elif key in (Qt.Key.Key_0, Qt.Key.Key_F):
+            self.fit()
+        else:
+            super().keyPressEvent(event)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fitted and self.outlines:
+            self.fit()
+
+    # ---- clicking a cell -------------------------------------------------------------------
+    def cell_at(self, pos: QPoint) -> int | None:
+        """The cell under a point of the viewport (the smallest outline holding it)."""
+        hits = [item for item in self.items(pos) if isinstance(item, QGraphicsPolygonItem)]
+        if not hits:
+            return None
+        best = min(hits, key=lambda item: item.boundingRect().width() * item.boundingRect().height())
+        return best.data(CELL_ROLE)
+
+    def row_of_cell(self, cell: int) -> int | None:
+        results = self._session.results
+        for row in results.field_rows(self.path) if self.path else []:
+            if results.cell(row) == cell:
+                return row
+        return None
+
+    def mousePressEvent(self, event) -> None:
+        self._press = event.position().toPoint()
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        super().mouseReleaseEvent(event)
+        press, self._press = self._press, None
+        pos = event.position().toPoint()
+        if press is None or (pos - press).manhattanLength() > 4:  # a drag pans; only a click picks
+            return
+        cell = self.cell_at(pos)
+        row = self.row_of_cell(cell) if cell is not None else None
+        if row is not None:
+            self.highlight(cell)
+            self.cell_clicked.emit(row)
+
+
+class FieldPanel(QWidget):
+    """The field view with its title (field name, cells, parasitemia) and zoom buttons."""
+
+    def __init__(self, session: Session, parent=None) -> None:
+        super().__init__(parent)
+        self._session = session
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 0, 0)
+        self.title = QLabel("")
+        self.title.setObjectName("field_title")
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setWordWrap(True)
+        layout.addWidget(self.title)
+        self.view = FieldView(session)
+        layout.addWidget(self.view, 1)
+        buttons = QHBoxLayout()
+        for text, tip, slot in (("Fit", "Fit the field to the view (0)", self.view.fit),
+                                ("+", "Zoom in (+ or the wheel)", lambda: self.view.zoom(ZOOM_STEP)),
+                                ("\u2212", "Zoom out (- or the wheel)", lambda: self.view.zoom(1 / ZOOM_STEP))):
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        hint = QLabel("drag to pan; click a cell to select it")
+        hint.setStyleSheet("color: #777;")
+        buttons.addWidget(hint)
+        layout.addLayout(buttons)
+        self.view.field_shown.connect(self._update_title)
+        session.threshold_changed.connect(lambda _t: self._update_title(self.view.path or ""))
+
+    def _update_title(self, path: str) -> None:
+        if not path:
+            self.title.setText("")
+            return
+        session = self._session
+        results = session.results
+        rows = results.field_rows(path)
+        parasitized = sum(results.prediction(r) == PARASITIZED for r in rows)
+        low, high = wilson_interval(parasitized, len(rows)) if rows else (0.0, 1.0)
+        share = f"{100 * parasitized / len(rows):.2f}% (95% CI {100 * low:.2f}-{100 * high:.2f}%)" if rows else ""
+        if not rows:
+            self.title.setText(f"<b>{html.escape(Path(path).name)}</b>: not counted")
+            return
+        self.title.setText(f"<b>{html.escape(Path(path).name)}</b>: {len(rows)} cells, "
+                           f"{parasitized} parasitized, {share}")
