@@ -101,7 +101,7 @@ def test_frozen_classify_labelled_folder_with_broken_file(frozen_exe, tiny_model
 
     assert proc.returncode == 1, proc.stderr[-4000:]
     columns, rows = _read_csv(out)
-    assert columns == ["path", "prediction", "p_parasitized", "error", "truth"]
+    assert columns == ["path", "prediction", "p_parasitized", "error", "warning", "model", "threshold", "truth"]
     by_path = {Path(r["path"]).resolve(): r for r in rows}
     assert len(rows) == len(by_path) == 7
     assert set(by_path) == {p.resolve() for p in [*good, broken]}
@@ -132,10 +132,10 @@ def test_frozen_classify_all_readable_exits_0(frozen_exe, tiny_model_path, tmp_p
 
     assert proc.returncode == 0, proc.stderr[-4000:]
     columns, rows = _read_csv(out)
-    assert columns == ["path", "prediction", "p_parasitized", "error"]
+    assert columns == ["path", "prediction", "p_parasitized", "error", "warning", "model", "threshold"]
     assert sorted(Path(r["path"]).name for r in rows) == [p.name for p in files]
     assert all(r["error"] == "" and r["prediction"] in ("Parasitized", "Uninfected") for r in rows)
-    assert "threshold 0.30" in proc.stdout
+    assert "threshold 0.3)" in proc.stdout
 
 
 def test_frozen_smear_counts_fields_and_refuses_a_cell(frozen_exe, tiny_model_path, tmp_path):
@@ -173,6 +173,27 @@ def test_frozen_train_then_classify_with_the_new_model(frozen_exe, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     columns, rows = _read_csv(csv_out)
     assert len(rows) == 60 and all(r["prediction"] in ("Parasitized", "Uninfected") for r in rows)
+
+
+def test_frozen_adapt_then_classify_with_the_lab_model(frozen_exe, tiny_model_path, tmp_path):
+    """`adapt` fine-tunes inside the bundle (Keras' fit, scikit-learn's grouped folds, SciPy's
+    intervals, none of them imported by classify) and its lab model scores with the bundle."""
+    rng = np.random.default_rng(11)
+    lab = tmp_path / "lab"
+    for label, parasitized in (("Parasitized", True), ("Uninfected", False)):
+        for n in range(24):
+            write_rgb(lab / label / f"field{n % 4}_{n}.png", synthetic_cell(rng, parasitized))
+    out = tmp_path / "models" / "lab.keras"
+    proc = _run(frozen_exe, "adapt", str(lab), "--out", str(out), "--base", str(tiny_model_path), "--folds", "2",
+                "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "pooled" in proc.stdout and out.stat().st_size > 0 and out.with_name("lab.card.json").is_file()
+
+    csv_out = tmp_path / "scored.csv"
+    proc = _run(frozen_exe, "classify", str(lab), "--model", str(out), "--csv", str(csv_out), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    columns, rows = _read_csv(csv_out)
+    assert len(rows) == 48 and all(r["model"].startswith("tiny-test-model-lab") for r in rows)
 
 
 def test_frozen_usage_errors_exit_2(frozen_exe, tmp_path):
