@@ -25,13 +25,34 @@ def _card_value(key: str, value) -> str:
     return html.escape(str(value))
 
 
+def plain_words_html(info: ModelInfo) -> str:
+    """The card for technicians first (engine.card_text): what the model is for, its figures
+    in plain words, its limits; the technical card follows below it."""
+    from malaria_gui.engine.card_text import card_sections
+
+    card = {"name": info.name, "version": info.version, **(info.card or {})}
+    parts = []
+    for heading, body in card_sections(card):
+        if heading == "Technical card":
+            continue  # shown below, with tables
+        paragraphs = body.split("\n")
+        items = [p[2:] for p in paragraphs if p.startswith("- ")]
+        text = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs if not p.startswith("- "))
+        if items:
+            text += "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+        parts.append(f"<h3>{html.escape(heading)}</h3>{text}")
+    return "".join(parts)
+
+
 def card_html(info: ModelInfo | None) -> str:
-    """The card as readable HTML; tolerant of missing keys (an older or hand-made card)."""
+    """The card as readable HTML: plain words first, then the technical card; tolerant of
+    missing keys (an older or hand-made card)."""
     if info is None:
         return "<p>No model is loaded.</p>"
     card = info.card or {}
     e = html.escape
-    parts = [f"<h2>{e(info.name)} <small>version {e(info.version)}</small></h2>",
+    parts = [plain_words_html(info), "<hr><h2>Technical card</h2>",
+             f"<h2>{e(info.name)} <small>version {e(info.version)}</small></h2>",
              f"<p><b>File:</b> {e(info.path)}<br><b>Decision threshold:</b> "
              f"{info.threshold:.3f} (Parasitized when P(Parasitized) &ge; threshold)</p>"]
     if not card:

@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from malaria_gui.gui.delegates import ConfidenceBarDelegate, ThumbnailDelegate
 from malaria_gui.gui.results_model import COL_CONFIDENCE, COL_FILE, COL_IMAGE, COL_PREDICTION, COL_TRUTH
-from malaria_gui.gui.scoring_process import THUMB_SIZE
+
+DEFAULT_TABLE_THUMB = 40
 from malaria_gui.gui.session import Session
 
 
@@ -23,12 +24,13 @@ class ResultsTable(QTableView):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
-        side = THUMB_SIZE // 2 + 8
-        self.setIconSize(self.iconSize().scaled(side, side, Qt.AspectRatioMode.IgnoreAspectRatio))
+        # Names of one slide share their start ("C33P1thinF_IMG_2015..._cell_12.png"): elided
+        # at the end, every row would look the same.
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         vh = self.verticalHeader()
         vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vh.setDefaultSectionSize(THUMB_SIZE // 2 + 12)
         vh.hide()
+        self.set_thumb_size(DEFAULT_TABLE_THUMB)
         hh = self.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for col, width in ((COL_IMAGE, 52), (COL_FILE, 240), (COL_PREDICTION, 100), (COL_CONFIDENCE, 170),
@@ -37,8 +39,16 @@ class ResultsTable(QTableView):
         hh.setStretchLastSection(True)
         self.setItemDelegateForColumn(COL_CONFIDENCE, ConfidenceBarDelegate(lambda: session.threshold, self))
         self.setItemDelegateForColumn(COL_IMAGE, ThumbnailDelegate(self))
+        self.setColumnWidth(COL_IMAGE, DEFAULT_TABLE_THUMB + 12)
         # An order picked by name is not a column's: no header shows an arrow.
         session.sort_changed.connect(lambda *_: hh.setSortIndicator(-1, Qt.SortOrder.AscendingOrder))
+
+    def set_thumb_size(self, px: int) -> None:
+        """Rows tall enough for ``px`` thumbnails (scaled from the scoring process's 128 px)."""
+        self.thumb_size = int(px)
+        self.setIconSize(self.iconSize().scaled(px, px, Qt.AspectRatioMode.IgnoreAspectRatio))
+        self.verticalHeader().setDefaultSectionSize(px + 6)
+        self.setColumnWidth(COL_IMAGE, px + 12)
 
     @staticmethod
     def warm_up() -> None:

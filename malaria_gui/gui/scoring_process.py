@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ import numpy as np
 
 from malaria_gui.engine.labels import path_key
 
-THUMB_SIZE = 64
+THUMB_SIZE = 128  # made once at full size; the views scale them down to the size the user picks
+WAITING = "waiting for a model"  # a row's error while no model is loaded: scored once one loads
 BATCH_SIZE = 256  # as the CLI; one batch takes about a quarter of a second, so Cancel acts at once
 
 
@@ -39,6 +41,8 @@ class Row:
     error: str | None
     truth: str | None
     thumb: bytes | None  # JPEG bytes, THUMB_SIZE square
+    warning: str | None = None  # scored, but the image does not look like one cell (engine.cellcheck)
+    truth_folder: str | None = None  # the folder name that gave ``truth`` (truth_text counts them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +158,7 @@ class Service:
         self.cancel = cancel  # a multiprocessing Event the window sets to stop the current job
         self.classifier = None
         self.seen: set[str] = set()
+        self.waiting: list[tuple[int, object]] = []  # (generation, ImageItem) listed while no model was loaded
 
     def load(self, path: str | None) -> None:
         from malaria_gui.engine.model import ModelError, load_classifier
@@ -175,9 +180,15 @@ class Service:
         self.send(ModelReady(ModelInfo(name=classifier.name, version=classifier.version,
                                        threshold=classifier.threshold, card=classifier.card,
                                        path=str(model_path), input_size=classifier.input_size)))
+        if self.waiting:  # the files listed as "waiting for a model" are scored now
+            generation = self.waiting[-1][0]
+            items = [item for g, item in self.waiting if g == generation]
+            self.waiting = []
+            self._score_items(generation, items, BATCH_SIZE, 0.0)
 
     def reset(self) -> None:
         self.seen.clear()
+        self.waiting = []
 
     def _scan(self, generation: int, paths: list[str]) -> list:
         from malaria_gui.engine.discovery import iter_images
@@ -189,6 +200,7 @@ class Service:
         last = time.monotonic()
         for item in iter_images(paths):
             if self.cancel.is_set():
+                self._forget(items)  # never listed: a later add finds them again
                 return []
             key = path_key(item.path)
             if key in self.seen:
@@ -201,9 +213,16 @@ class Service:
                 last = now
         return items
 
-    def score(self, job: Score) -> None:
-        from malaria_gui.engine.scorer import score
+    def _forget(self, items) -> None:
+        for item in items:
+            self.seen.discard(path_key(item.path))
 
+    @staticmethod
+    def _row(item, p: float | None = None, error: str | None = None, thumb: bytes | None = None,
+             warning: str | None = None) -> Row:
+        return Row(str(item.path), p, error, item.truth, thumb, warning, item.truth_folder)
+
+    def score(self, job: Score) -> None:
         generation = job.generation
         items = self._scan(generation, list(job.paths))
         cancel = self.cancel
@@ -213,31 +232,52 @@ class Service:
             self.send(BatchFinished(generation, cancel.is_set()))
             return
         if self.classifier is None:
-            # No model: still list every file, with the reason it has no score.
+            # No model: list every file as waiting; they are scored once a model loads (and
+            # stay "seen", so adding them again meanwhile makes no second row).
             self.send(BatchStarted(generation, len(items)))
-            rows = [Row(str(it.path), None, "not scored: no model loaded", it.truth, None) for it in items]
-            for it in items:  # let the user add them again once a model is loaded
-                self.seen.discard(path_key(it.path))
+            self.waiting += [(generation, it) for it in items]
+            rows = [self._row(it, error=WAITING) for it in items]
             for start in range(0, len(rows), 1000):
                 self.send(ChunkReady(generation, rows[start:start + 1000]))
             self.send(BatchFinished(generation, False))
             return
+        self._score_items(generation, items, job.batch_size, job.pause_s)
+
+    def _score_items(self, generation: int, items: list, batch_size: int, pause_s: float) -> None:
+        from malaria_gui.engine.export import NOT_SCORED
+        from malaria_gui.engine.scorer import score
+
+        cancel = self.cancel
         self.send(BatchStarted(generation, len(items)))
         rows: list[Row] = []
+        by_path = {str(it.path): it for it in items}
 
         def to_rows(pixels: np.ndarray, good: list[int], results: list) -> None:
             """Thumbnails from the pixels the model was given: nothing is decoded twice."""
             thumbs: list[bytes | None] = [None] * len(results)
             for k, i in enumerate(good):
                 thumbs[i] = make_thumbnail(pixels[k])
-            rows[:] = [Row(str(r.path), r.p_parasitized, r.error, r.truth, t) for r, t in zip(results, thumbs)]
-            if job.pause_s:
-                time.sleep(job.pause_s)
+            rows[:] = [self._row(by_path.get(str(r.path), r), r.p_parasitized, r.error, t, r.warning)
+                       for r, t in zip(results, thumbs)]
+            if pause_s:
+                time.sleep(pause_s)
 
-        for _ in score(items, self.classifier, batch_size=job.batch_size, cancel=cancel, on_batch=to_rows):
+        done = 0
+        for _ in score(items, self.classifier, batch_size=batch_size, cancel=cancel, on_batch=to_rows):
             self.send(ChunkReady(generation, list(rows)))
+            done += len(rows)
+            rows.clear()
             if cancel.is_set():
                 break
+        if done < len(items):
+            # Cancelled: the files not reached stay in the session as rows "not scored
+            # (cancelled)" (an export lists every input) and are forgotten here, so adding
+            # the folder again scores exactly them.
+            rest = items[done:]
+            self._forget(rest)
+            unscored = [self._row(it, error=NOT_SCORED) for it in rest]
+            for start in range(0, len(unscored), 1000):
+                self.send(ChunkReady(generation, unscored[start:start + 1000]))
         self.send(BatchFinished(generation, cancel.is_set()))
 
 
@@ -247,7 +287,22 @@ def serve(conn, cancel) -> None:
         os.nice(10)  # the window's process wins the CPU when it needs it
     except (AttributeError, OSError):
         pass
-    service = Service(conn.send, cancel)
+    # Ctrl+C in the window's terminal reaches this process too: the window decides (it quits
+    # and sends Stop), so no KeyboardInterrupt traceback here. (The worker also blocks these
+    # signals in the thread that starts this process, which covers its start-up.)
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+    def send(answer) -> None:
+        try:
+            conn.send(answer)
+        except (OSError, EOFError, ValueError):  # the window is gone (BrokenPipeError): end quietly
+            os._exit(0)
+
+    service = Service(send, cancel)
     while True:
         try:
             job = conn.recv()
@@ -264,5 +319,5 @@ def serve(conn, cancel) -> None:
             elif isinstance(job, Score):
                 service.score(job)
         except Exception as exc:  # the process must survive anything a job does
-            conn.send(ModelFailed(f"unexpected error: {type(exc).__name__}: {exc}"))
-        conn.send(JobDone())
+            send(ModelFailed(f"unexpected error: {type(exc).__name__}: {exc}"))
+        send(JobDone())

@@ -198,11 +198,12 @@ def test_cancel_mid_run_keeps_what_was_scored(qtbot, window, many_cells, slow_sc
     assert window.status.cancel_button.isVisible()
     with qtbot.waitSignal(window.scoring_finished, timeout=1500):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
-    kept = window.session.results.rowCount()
+    kept = window.session.counts().scored
     assert 32 <= kept < 600
+    assert window.session.results.rowCount() == 600  # the rest listed as "not scored (cancelled)"
     assert window.session.last_run_cancelled and "Cancelled" in window.status.rate_label.text()
     qtbot.wait(300)
-    assert window.session.results.rowCount() == kept  # nothing trickles in after the cancel
+    assert window.session.counts().scored == kept  # nothing trickles in after the cancel
     # The worker is still usable afterwards.
     with qtbot.waitSignal(window.scoring_finished, timeout=SCORE_TIMEOUT_MS):
         window.add_paths([str(next(many_cells.rglob("*.png")).parent.parent / "Uninfected" / "c0000.png")])
