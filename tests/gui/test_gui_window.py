@@ -277,13 +277,14 @@ def test_model_problem_is_a_message_not_a_traceback(qtbot, make_window, tmp_path
     assert ("not found" if kind == "missing" else "cannot load model") in window.banner.text()
     score_and_wait(qtbot, window, [labelled_folder])
     assert window.session.results.rowCount() == 12  # still listed, each saying why it has no score
-    assert set(column_texts(window, COL_NOTE)) == {"not scored: no model loaded"}
+    assert set(column_texts(window, COL_NOTE)) == {"waiting for a model"}
 
 
 def test_settings_persist_between_windows(qtbot, make_window, labelled_folder):
     window = make_window()
     score_and_wait(qtbot, window, [labelled_folder])
     window.session.set_threshold(0.37)
+    window.threshold_control.keep_button.click()  # pinned: moved alone, it would last this session only
     window.close()
     again = make_window()
     assert again.session.threshold == pytest.approx(0.37)
