@@ -30,8 +30,8 @@ def make_folder(root: Path) -> Path:
         for i in range(40):
             write_rgb(folder / label / f"C{33 + i % 3}P{i}thinF_IMG_20150619_cell_{label[0]}{i:03d}.png",
                       synthetic_cell(rng, parasitized))
-    (folder / "Uninfected" / "broken_cell.png").write_bytes(b"not an image")
-    write_rgb(folder / "Parasitized" / "whole_field_photo.png", rng.integers(0, 255, (1000, 1200, 3), dtype=np.uint8))
+    (folder / "Parasitized" / "0_broken_cell.png").write_bytes(b"not an image")
+    write_rgb(folder / "Parasitized" / "0_whole_field_photo.png", rng.integers(0, 255, (1000, 1200, 3), dtype=np.uint8))
     return folder
 
 
@@ -60,9 +60,7 @@ def main() -> int:
         QTimer.singleShot(180_000, loop.quit)
         loop.exec()
         session = window.session
-        session.sort_by("least_confident")
-        window.filter_bar.sort_box.setCurrentIndex(window.filter_bar.sort_box.findText("Least confident first"))
-        window.results_views.table.selectRow(3)
+        window.results_views.table.selectRow(1)  # the photo that is not a single cell
 
         def settle(ms: int = 600) -> None:
             end = QEventLoop()
@@ -73,7 +71,7 @@ def main() -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         window.grab().save(str(args.out / "screenshot.png"))
         dialog = ModelCardDialog(session.model_info, window)
-        dialog.resize(820, 760)
+        dialog.resize(860, 900)
         dialog.show()
         settle()
         dialog.findChild(QTextBrowser, "card_text").verticalScrollBar().setValue(0)

@@ -142,7 +142,7 @@ class MatrixPanel(QWidget):
             return
         self._plot_pending = False
         metrics = self.metrics
-        self._artists.update(metrics, title=f"t = {metrics.threshold:.2f}, {metrics.n} cells")
+        self._artists.update(metrics, title=f"t = {metrics.threshold:.4g}, {metrics.n} cells")
         if self._background is None:  # not drawn yet: the first full draw paints the artists
             self._canvas.draw_idle()
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -25,6 +26,11 @@ def _card_value(key: str, value) -> str:
     return html.escape(str(value))
 
 
+def _code(text: str) -> str:
+    """Escaped, with `commands` set as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
 def plain_words_html(info: ModelInfo) -> str:
     """The card for technicians first (engine.card_text): what the model is for, its figures
     in plain words, its limits; the technical card follows below it."""
@@ -37,9 +43,9 @@ def plain_words_html(info: ModelInfo) -> str:
             continue  # shown below, with tables
         paragraphs = body.split("\n")
         items = [p[2:] for p in paragraphs if p.startswith("- ")]
-        text = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs if not p.startswith("- "))
+        text = "".join(f"<p>{_code(p)}</p>" for p in paragraphs if not p.startswith("- "))
         if items:
-            text += "<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+            text += "<ul>" + "".join(f"<li>{_code(i)}</li>" for i in items) + "</ul>"
         parts.append(f"<h3>{html.escape(heading)}</h3>{text}")
     return "".join(parts)
 
@@ -126,7 +132,7 @@ class ModelCardDialog(QDialog):
         text = QTextBrowser()
         text.setObjectName("card_text")
         text.setHtml(card_html(info))
-        layout.addWidget(text, 2)
+        layout.addWidget(text, 3)  # the words first and largest; the plots below
         self.plot_labels: list[QLabel] = []
         paths = plot_paths(info)
         if paths:
@@ -145,7 +151,7 @@ class ModelCardDialog(QDialog):
             scroll = QScrollArea()
             scroll.setWidget(box)
             scroll.setWidgetResizable(True)
-            layout.addWidget(scroll, 3)
+            layout.addWidget(scroll, 2)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

@@ -4,7 +4,7 @@ bar with a tick at the threshold, the true label and a note (the reason a file f
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from malaria_gui.gui.delegates import ConfidenceBarDelegate, ThumbnailDelegate
@@ -18,6 +18,7 @@ class ResultsTable(QTableView):
     def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
         self.setModel(session.proxy)
+        self.setIconSize(QSize(16, 16))
         self.setSortingEnabled(True)
         self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -33,8 +34,8 @@ class ResultsTable(QTableView):
         self.set_thumb_size(DEFAULT_TABLE_THUMB)
         hh = self.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in ((COL_IMAGE, 52), (COL_FILE, 240), (COL_PREDICTION, 100), (COL_CONFIDENCE, 170),
-                           (COL_TRUTH, 100)):
+        for col, width in ((COL_IMAGE, 52), (COL_FILE, 230), (COL_PREDICTION, 95), (COL_CONFIDENCE, 150),
+                           (COL_TRUTH, 95)):
             self.setColumnWidth(col, width)
         hh.setStretchLastSection(True)
         self.setItemDelegateForColumn(COL_CONFIDENCE, ConfidenceBarDelegate(lambda: session.threshold, self))
@@ -46,7 +47,8 @@ class ResultsTable(QTableView):
     def set_thumb_size(self, px: int) -> None:
         """Rows tall enough for ``px`` thumbnails (scaled from the scoring process's 128 px)."""
         self.thumb_size = int(px)
-        self.setIconSize(self.iconSize().scaled(px, px, Qt.AspectRatioMode.IgnoreAspectRatio))
+        # (The image column's delegate fits the thumbnail to the row; other icons, such as
+        # the Note column's warning, keep the small icon size.)
         self.verticalHeader().setDefaultSectionSize(px + 6)
         self.setColumnWidth(COL_IMAGE, px + 12)
 
