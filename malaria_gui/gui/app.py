@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from malaria_gui.gui.settings import APPLICATION, ORGANISATION
 from malaria_gui.resources import icon_paths, resource_path
@@ -45,7 +45,7 @@ def run(paths: list[str], model: Path | None = None) -> int:
     return int(code)
 
 
-def install_quit_on_signals(window) -> QTimer:
+def install_quit_on_signals(window: QWidget) -> QTimer:
     """Ctrl+C (SIGINT) and SIGTERM close the window as its Quit action does: settings saved,
     the run cancelled, the scoring process stopped, exit 0, no traceback.
 

@@ -14,6 +14,7 @@ from malaria_gui.gui.gallery import GalleryView
 from malaria_gui.gui.results_model import COL_FILE, COL_IMAGE
 from malaria_gui.gui.results_table import ResultsTable
 from malaria_gui.gui.session import Session
+from malaria_gui.gui.settings import Settings
 
 
 THUMB_SIZES = ((40, "&Small (40 px)"), (64, "&Medium (64 px)"), (96, "&Large (96 px)"), (128, "&Largest (128 px)"))
@@ -49,7 +50,7 @@ class ResultsViews(QStackedWidget):
         self.table.set_thumb_size(px)
         self.gallery.set_thumb_size(px)
 
-    def add_thumb_size_actions(self, menu: QMenu, settings) -> None:
+    def add_thumb_size_actions(self, menu: QMenu, settings: Settings) -> None:
         """Fill a menu with the sizes to pick from; the choice is remembered in ``settings``."""
         current = settings.thumb_size(DEFAULT_THUMB)
         if current not in dict(THUMB_SIZES):

@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QFileDialog
 
-from cells import synthetic_cell, write_rgb
+from cells import write_rgb
 from malaria_gui.engine.export import NOT_SCORED
 from malaria_gui.gui.results_model import COL_NOTE
 from malaria_gui.gui.scoring_process import THUMB_SIZE, WAITING
