@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPen
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from malaria_gui.gui.results_model import (
-    CAPTION_ROLE, COL_FILE, PREDICTION_ROLE, PROBABILITY_ROLE, TRUTH_ROLE, class_colour,
+    CAPTION_ROLE, COL_FILE, COL_NOTE, PREDICTION_ROLE, PROBABILITY_ROLE, TRUTH_ROLE, class_colour,
 )
 from malaria_gui.gui.scoring_process import THUMB_SIZE
 
@@ -87,6 +87,9 @@ class GalleryTileDelegate(QStyledItemDelegate):
             painter.fillRect(badge, MISTAKE_COLOUR)
             painter.setPen(QColor("white"))
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "\N{BALLOT X}")
+        warning = index.siblingAtColumn(COL_NOTE).data(Qt.ItemDataRole.DecorationRole)
+        if warning is not None:  # not a single cell: the table's warning icon, top left
+            painter.drawPixmap(image_rect.left() + 1, image_rect.top() + 1, warning.pixmap(16, 16))
         font = painter.font()
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
         painter.setFont(font)
