@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from malaria_gui.gui.settings import APPLICATION, ORGANISATION
 from malaria_gui.resources import icon_paths, resource_path
@@ -35,8 +37,30 @@ def run(paths: list[str], model: Path | None = None) -> int:
 
     window = MainWindow(model)
     window.show()
+    install_quit_on_signals(window)
     if paths:
         window.add_paths(paths)
     code = app.exec()
     window.shutdown()
     return int(code)
+
+
+def install_quit_on_signals(window: QWidget) -> QTimer:
+    """Ctrl+C (SIGINT) and SIGTERM close the window as its Quit action does: settings saved,
+    the run cancelled, the scoring process stopped, exit 0, no traceback.
+
+    Python runs a signal handler only when the interpreter gets control, which it does not
+    while Qt waits for events: a timer wakes it four times a second. The handler only posts
+    the close onto the event loop.
+    """
+    def on_signal(_signum, _frame) -> None:
+        QTimer.singleShot(0, window, window.close)
+
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), on_signal)
+    timer = QTimer(window)
+    timer.setObjectName("signal_wakeup")
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+    return timer

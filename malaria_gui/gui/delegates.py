@@ -6,8 +6,13 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from malaria_gui.gui.results_model import CAPTION_ROLE, PREDICTION_ROLE, PROBABILITY_ROLE, class_colour
+from malaria_gui.gui.results_model import (
+    CAPTION_ROLE, COL_FILE, COL_NOTE, PREDICTION_ROLE, PROBABILITY_ROLE, TRUTH_ROLE, class_colour,
+)
 from malaria_gui.gui.scoring_process import THUMB_SIZE
+
+
+MISTAKE_COLOUR = QColor("#c0392b")
 
 
 class ConfidenceBarDelegate(QStyledItemDelegate):
@@ -46,36 +51,65 @@ class ConfidenceBarDelegate(QStyledItemDelegate):
 
 
 class GalleryTileDelegate(QStyledItemDelegate):
-    """A thumbnail with its prediction and confidence underneath, framed in the class colour."""
+    """A tile read as the table reads: the thumbnail framed in the predicted class's colour,
+    the call with P(Parasitized), the true label, a red mark on a mistake, and the file name
+    elided in the middle (names of one slide differ at their end)."""
 
-    TILE = QSize(THUMB_SIZE + 56, THUMB_SIZE + 40)
+    def __init__(self, parent=None, thumb: int = THUMB_SIZE) -> None:
+        super().__init__(parent)
+        self.set_thumb_size(thumb)
+
+    def set_thumb_size(self, thumb: int) -> None:
+        self.thumb = int(thumb)
+        self.tile = QSize(max(self.thumb + 24, 124), self.thumb + 62)
 
     def paint(self, painter: QPainter, option, index) -> None:
         painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         rect = option.rect.adjusted(3, 3, -3, -3)
         if option.state & QStyle.StateFlag.State_Selected:
             painter.fillRect(rect, option.palette.highlight())
         prediction = index.data(PREDICTION_ROLE)
+        truth = index.data(TRUTH_ROLE)
         colour = class_colour(prediction)
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
-        image_rect = QRect(rect.center().x() - THUMB_SIZE // 2, rect.top() + 4, THUMB_SIZE, THUMB_SIZE)
+        side = self.thumb
+        image_rect = QRect(rect.center().x() - side // 2, rect.top() + 4, side, side)
         if pixmap is not None and not pixmap.isNull():
             painter.drawPixmap(image_rect, pixmap)
         else:
             painter.fillRect(image_rect, QColor("#bdc3c7"))
         painter.setPen(QPen(colour, 3))
         painter.drawRect(image_rect.adjusted(-1, -1, 1, 1))
-        caption_rect = QRect(rect.left(), image_rect.bottom() + 4, rect.width(), rect.bottom() - image_rect.bottom() - 4)
-        painter.setPen(colour)
+        mistake = prediction is not None and truth is not None and truth != prediction
+        if mistake:  # a red corner badge: the call disagrees with the true label
+            badge = QRect(image_rect.right() - 15, image_rect.top(), 16, 16)
+            painter.fillRect(badge, MISTAKE_COLOUR)
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "\N{BALLOT X}")
+        warning = index.siblingAtColumn(COL_NOTE).data(Qt.ItemDataRole.DecorationRole)
+        if warning is not None:  # not a single cell: the table's warning icon, top left
+            painter.drawPixmap(image_rect.left() + 1, image_rect.top() + 1, warning.pixmap(16, 16))
         font = painter.font()
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
         painter.setFont(font)
-        painter.drawText(caption_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-                         index.data(CAPTION_ROLE) or "")
+        line = painter.fontMetrics().height()
+        top = image_rect.bottom() + 4
+        lines = [(index.data(CAPTION_ROLE) or "", colour)]
+        if truth is not None:
+            lines.append(((f"\N{BALLOT X} true: {truth}" if mistake else f"true: {truth}"),
+                          MISTAKE_COLOUR if mistake else option.palette.color(option.palette.ColorRole.Text)))
+        name = index.siblingAtColumn(COL_FILE).data() or ""
+        lines.append((painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, rect.width() - 4),
+                      QColor("#7f8c8d")))
+        for k, (text, pen) in enumerate(lines):
+            painter.setPen(pen)
+            painter.drawText(QRect(rect.left(), top + k * line, rect.width(), line),
+                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, text)
         painter.restore()
 
     def sizeHint(self, option, index) -> QSize:
-        return self.TILE
+        return self.tile
 
 
 class ThumbnailDelegate(QStyledItemDelegate):

@@ -1,5 +1,6 @@
 """The gallery: the same filtered, sorted rows as the table, shown as captioned tiles
-(thumbnail framed in the predicted class's colour, prediction and confidence beneath)."""
+(thumbnail framed in the predicted class's colour; beneath it the call with P(Parasitized),
+the true label with a mark on mistakes, and the file name)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,15 @@ class GalleryView(QListView):
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(500)
         self.setSpacing(2)
-        self.setGridSize(GalleryTileDelegate.TILE)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setItemDelegate(GalleryTileDelegate(self))
+        self.tiles = GalleryTileDelegate(self)
+        self.setItemDelegate(self.tiles)
+        self.setGridSize(self.tiles.tile)
         self.setModel(session.proxy)
         self.setModelColumn(COL_IMAGE)
+
+    def set_thumb_size(self, px: int) -> None:
+        """Tiles of ``px`` thumbnails (the 128 px ones made by the scoring process, scaled)."""
+        self.tiles.set_thumb_size(px)
+        self.setGridSize(self.tiles.tile)
+        self.scheduleDelayedItemsLayout()

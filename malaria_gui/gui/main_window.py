@@ -150,6 +150,14 @@ class MainWindow(QMainWindow):
         gallery_action.toggled.connect(self.view_toggle.setChecked)
         self.view_toggle.toggled.connect(gallery_action.setChecked)
         self._build_field_mode_menu(view_menu)
+        view_menu.addSeparator()
+        self.truth_action = view_menu.addAction("Use folder names as &true labels")
+        self.truth_action.setCheckable(True)
+        self.truth_action.setChecked(self.session.use_truth)
+        self.truth_action.setToolTip("Parasitized/ and Uninfected/ folders give true labels (README 'True labels')")
+        self.truth_action.toggled.connect(self.session.set_use_truth)
+        self.thumb_menu = view_menu.addMenu("Thumbnail &size")
+        self.results_views.add_thumb_size_actions(self.thumb_menu, self.settings)
         # The common actions as visible buttons too: not every technician explores menus.
         toolbar = self.addToolBar("Actions")
         toolbar.setObjectName("actions")
@@ -286,7 +294,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ export
     def _save_path(self, title: str, suffix: str, filter_text: str) -> Path | None:
-        start = Path(self.settings.last_dir("export") or Path.home()) / f"malaria_results{suffix}"
+        start = Path(self.settings.last_dir("export") or Path.home()) / self.session.default_export_name(suffix)
         path, _ = QFileDialog.getSaveFileName(self, title, str(start), filter_text)
         if not path:
             return None
@@ -320,7 +328,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ help
     def show_model_card(self) -> None:
-        from malaria_gui.gui.model_panel import ModelCardDialog
+        from malaria_gui.gui.model_panel import ModelCardDialog  # opens with the card in plain words
 
         ModelCardDialog(self.session.model_info, self).exec()
 

@@ -27,6 +27,9 @@ class MatrixPanel(QWidget):
         self._canvas = None
         self._axes = None
         self._plot_pending = False
+        self._session = session
+        self._highlight = None  # the rectangle around the clicked cell (a matplotlib patch)
+        self.highlighted: tuple[str, str] | None = None  # (true class, predicted class) framed
         self.metrics: Metrics | None = None
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -47,6 +50,23 @@ class MatrixPanel(QWidget):
         self.hide()
         self.cell_clicked.connect(session.filter_cell)
         session.metrics_changed.connect(self._on_metrics_changed)
+        session.filter_changed.connect(self._on_filter_changed)
+
+    def _on_filter_changed(self, name: str) -> None:
+        """Frame the cell whose images the table lists; no frame for any other filter."""
+        cell = self._session.proxy.cell() if name == "cell" else None
+        self.highlighted = cell
+        if self._highlight is not None:
+            self._place_highlight()
+            if self.metrics is not None and not self._plot_pending:
+                self._plot_pending = True
+                QTimer.singleShot(0, self._plot)
+
+    def _place_highlight(self) -> None:
+        cell = self.highlighted
+        self._highlight.set_visible(cell is not None)
+        if cell is not None:
+            self._highlight.set_xy((CLASS_NAMES.index(cell[1]) - 0.47, CLASS_NAMES.index(cell[0]) - 0.47))
 
     def _on_metrics_changed(self, metrics: Metrics | None, auc_pending: bool) -> None:
         self.setVisible(metrics is not None)
@@ -72,7 +92,16 @@ class MatrixPanel(QWidget):
             return
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 
+        from matplotlib.patches import Rectangle
+
         figure, self._axes, self._artists = _matrix_figure()
+        self._highlight = Rectangle((0, 0), 0.94, 0.94, fill=False, edgecolor="#f1c40f", linewidth=4,
+                                    animated=True, visible=False, zorder=5)
+        limits = self._axes.get_xlim(), self._axes.get_ylim()
+        self._axes.add_patch(self._highlight)
+        self._axes.set_xlim(limits[0])
+        self._axes.set_ylim(limits[1])
+        self._place_highlight()
         self._background = None
         self._canvas = FigureCanvasQTAgg(figure)
         self._canvas.setMinimumSize(240, 210)
@@ -87,6 +116,8 @@ class MatrixPanel(QWidget):
     def _draw_artists(self) -> None:
         for artist in self._artists.artists:
             self._canvas.figure.draw_artist(artist)
+        if self._highlight is not None and self._highlight.get_visible():
+            self._canvas.figure.draw_artist(self._highlight)
 
     def update_metrics(self, metrics: Metrics | None, auc_pending: bool = False) -> None:
         """``auc_pending``: a run is still going; ROC AUC shows once it ends."""
@@ -111,7 +142,7 @@ class MatrixPanel(QWidget):
             return
         self._plot_pending = False
         metrics = self.metrics
-        self._artists.update(metrics, title=f"t = {metrics.threshold:.2f}, {metrics.n} cells")
+        self._artists.update(metrics, title=f"t = {metrics.threshold:.4g}, {metrics.n} cells")
         if self._background is None:  # not drawn yet: the first full draw paints the artists
             self._canvas.draw_idle()
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -25,13 +26,39 @@ def _card_value(key: str, value) -> str:
     return html.escape(str(value))
 
 
+def _code(text: str) -> str:
+    """Escaped, with `commands` set as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+
+def plain_words_html(info: ModelInfo) -> str:
+    """The card for technicians first (engine.card_text): what the model is for, its figures
+    in plain words, its limits; the technical card follows below it."""
+    from malaria_gui.engine.card_text import card_sections
+
+    card = {"name": info.name, "version": info.version, **(info.card or {})}
+    parts = []
+    for heading, body in card_sections(card):
+        if heading == "Technical card":
+            continue  # shown below, with tables
+        paragraphs = body.split("\n")
+        items = [p[2:] for p in paragraphs if p.startswith("- ")]
+        text = "".join(f"<p>{_code(p)}</p>" for p in paragraphs if not p.startswith("- "))
+        if items:
+            text += "<ul>" + "".join(f"<li>{_code(i)}</li>" for i in items) + "</ul>"
+        parts.append(f"<h3>{html.escape(heading)}</h3>{text}")
+    return "".join(parts)
+
+
 def card_html(info: ModelInfo | None) -> str:
-    """The card as readable HTML; tolerant of missing keys (an older or hand-made card)."""
+    """The card as readable HTML: plain words first, then the technical card; tolerant of
+    missing keys (an older or hand-made card)."""
     if info is None:
         return "<p>No model is loaded.</p>"
     card = info.card or {}
     e = html.escape
-    parts = [f"<h2>{e(info.name)} <small>version {e(info.version)}</small></h2>",
+    parts = [plain_words_html(info), "<hr><h2>Technical card</h2>",
+             f"<h2>{e(info.name)} <small>version {e(info.version)}</small></h2>",
              f"<p><b>File:</b> {e(info.path)}<br><b>Decision threshold:</b> "
              f"{info.threshold:.3f} (Parasitized when P(Parasitized) &ge; threshold)</p>"]
     if not card:
@@ -105,7 +132,7 @@ class ModelCardDialog(QDialog):
         text = QTextBrowser()
         text.setObjectName("card_text")
         text.setHtml(card_html(info))
-        layout.addWidget(text, 2)
+        layout.addWidget(text, 3)  # the words first and largest; the plots below
         self.plot_labels: list[QLabel] = []
         paths = plot_paths(info)
         if paths:
@@ -124,7 +151,7 @@ class ModelCardDialog(QDialog):
             scroll = QScrollArea()
             scroll.setWidget(box)
             scroll.setWidgetResizable(True)
-            layout.addWidget(scroll, 3)
+            layout.addWidget(scroll, 2)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

@@ -17,10 +17,11 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QBrush, QColor, QPixmap
 
 from malaria_gui.engine import labels
-from malaria_gui.engine.labels import DEFAULT_THRESHOLD, PARASITIZED, UNINFECTED
+from malaria_gui.engine.labels import DEFAULT_THRESHOLD, PARASITIZED, UNINFECTED, path_key
 from malaria_gui.engine.metrics import ClassCounts, count_classes
 from malaria_gui.engine.scorer import Result
-from malaria_gui.gui.scoring_process import Row
+from malaria_gui.engine.export import NOT_SCORED
+from malaria_gui.gui.scoring_process import WAITING, Row
 
 COL_IMAGE, COL_FILE, COL_PREDICTION, COL_CONFIDENCE, COL_TRUTH, COL_NOTE, COL_FIELD = range(7)
 HEADERS = ("Image", "File", "Prediction", "P(Parasitized)", "True label", "Note", "Field")
@@ -28,10 +29,24 @@ HEADERS = ("Image", "File", "Prediction", "P(Parasitized)", "True label", "Note"
 PROBABILITY_ROLE = Qt.ItemDataRole.UserRole + 1  # float, or None for an unreadable file
 PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 2
 CAPTION_ROLE = Qt.ItemDataRole.UserRole + 3
+TRUTH_ROLE = Qt.ItemDataRole.UserRole + 4  # the true label shown (None while truth is off)
 
 PARASITIZED_COLOUR = QColor(labels.CLASS_COLOURS[PARASITIZED])
 UNINFECTED_COLOUR = QColor(labels.CLASS_COLOURS[UNINFECTED])
 ERROR_COLOUR = QColor(labels.ERROR_COLOUR)
+
+
+_WARNING_ICON = None
+
+
+def _warning_icon():
+    """The style's warning icon (made once, on first use, after the QApplication exists)."""
+    global _WARNING_ICON
+    if _WARNING_ICON is None:
+        from PySide6.QtWidgets import QApplication, QStyle
+
+        _WARNING_ICON = QApplication.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+    return _WARNING_ICON
 
 
 def class_colour(prediction: str | None) -> QColor:
@@ -51,7 +66,7 @@ COLUMN_SORT = {COL_IMAGE: SORT_INPUT, COL_FILE: SORT_NAME, COL_PREDICTION: SORT_
 class ResultsModel(QAbstractTableModel):
     """All rows of the session; thumbnails become QPixmaps only when a view asks for them."""
 
-    PIXMAP_CACHE = 3000
+    PIXMAP_CACHE = 1500  # 128 px thumbnails: ~100 MB at most
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -62,12 +77,17 @@ class ResultsModel(QAbstractTableModel):
         self._truth: list[str | None] = []
         self._errors: list[str | None] = []
         self._thumbs: list[bytes | None] = []
+        self._warnings: list[str | None] = []  # "does not look like a single cell"
+        self._item_truth: list[str | None] = []  # the truth from folder names, kept while truth is off
+        self._truth_folders: list[str | None] = []
+        self._use_truth = True
         self._order: list[int] = []  # arrival number of each row, for "input order"
         # Cells found in whole fields (Row.cell, Row.box, Row.contour); None for a plain cell.
         self._cells: list[int | None] = []
         self._boxes: list[tuple[int, int, int, int] | None] = []
         self._contours: list[np.ndarray | None] = []
         self._field_rows = 0  # how many rows came from whole fields (most sessions: none)
+        self._by_key: dict[str, int] = {}  # path key -> arrival number: one row per file
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()  # keyed by arrival number
         self._threshold = DEFAULT_THRESHOLD
         self.revision = 0  # bumped whenever rows are added, removed or change their data
@@ -76,16 +96,37 @@ class ResultsModel(QAbstractTableModel):
 
     # ---- filling ---------------------------------------------------------------------
     def add_rows(self, rows: list[Row]) -> None:
+        """Add rows; a file already listed (waiting for a model, or not scored before a
+        cancel) has its row replaced in place, never a second row."""
         if not rows:
             return
+        fresh: list[Row] = []
+        replacing: list[tuple[int, Row]] = []
+        for row in rows:
+            key = _row_key(row)
+            order = self._by_key.get(key)
+            if order is None:
+                self._by_key[key] = len(self._paths) + len(fresh)
+                fresh.append(row)
+            elif order >= len(self._paths):
+                fresh[order - len(self._paths)] = row  # twice in one chunk: the later wins
+            else:
+                replacing.append((order, row))
+        if replacing:
+            self._replace(replacing)
+        if not fresh:
+            return
         start = len(self._paths)
-        self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
-        for i, row in enumerate(rows):
+        self.beginInsertRows(QModelIndex(), start, start + len(fresh) - 1)
+        for i, row in enumerate(fresh):
             self._paths.append(row.path)
             self._names.append(Path(row.path).name)
             self._p_list.append(math.nan if row.p_parasitized is None else float(row.p_parasitized))
-            self._truth.append(row.truth)
+            self._item_truth.append(row.truth)
+            self._truth.append(row.truth if self._use_truth else None)
+            self._truth_folders.append(row.truth_folder)
             self._errors.append(row.error)
+            self._warnings.append(row.warning)
             self._thumbs.append(row.thumb)
             self._order.append(start + i)
             self._cells.append(row.cell)
@@ -96,6 +137,24 @@ class ResultsModel(QAbstractTableModel):
         self.revision += 1
         self.endInsertRows()
 
+    def _replace(self, replacing: list[tuple[int, Row]]) -> None:
+        where = {order: i for i, order in enumerate(self._order)}
+        for order, row in replacing:
+            i = where[order]
+            if row.p_parasitized is None and not math.isnan(self._p_list[i]):
+                continue  # a scored row is never replaced by an unscored one
+            self._p_list[i] = math.nan if row.p_parasitized is None else float(row.p_parasitized)
+            self._item_truth[i] = row.truth
+            self._truth[i] = row.truth if self._use_truth else None
+            self._truth_folders[i] = row.truth_folder
+            self._errors[i], self._warnings[i], self._thumbs[i] = row.error, row.warning, row.thumb
+            self._field_rows += (row.cell is not None) - (self._cells[i] is not None)
+            self._cells[i], self._boxes[i], self._contours[i] = row.cell, row.box, row.contour
+            self._pixmaps.pop(order, None)
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(HEADERS) - 1))
+        self._p = np.asarray(self._p_list, dtype=np.float64)
+        self.revision += 1
+
     def clear(self) -> None:
         self.beginResetModel()
         self._paths, self._names, self._p_list = [], [], []
@@ -103,6 +162,8 @@ class ResultsModel(QAbstractTableModel):
         self._truth, self._errors, self._thumbs, self._order = [], [], [], []
         self._cells, self._boxes, self._contours = [], [], []
         self._field_rows = 0
+        self._warnings, self._item_truth, self._truth_folders = [], [], []
+        self._by_key = {}
         self._pixmaps.clear()
         self.revision += 1
         self.endResetModel()
@@ -129,6 +190,42 @@ class ResultsModel(QAbstractTableModel):
             return None
         return PARASITIZED if p >= self._threshold else UNINFECTED
 
+    # ---- truth from folder names, on or off ---------------------------------------------
+    @property
+    def use_truth(self) -> bool:
+        return self._use_truth
+
+    def set_use_truth(self, on: bool) -> None:
+        """Show (or hide) the true labels the folder names gave; nothing is scanned again."""
+        on = bool(on)
+        if on == self._use_truth:
+            return
+        self._use_truth = on
+        self._truth = list(self._item_truth) if on else [None] * len(self._item_truth)
+        self.revision += 1
+        if self._paths:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._paths) - 1, len(HEADERS) - 1))
+
+    def truth_sources(self) -> list:
+        """What :func:`engine.discovery.truth_text` reads of the rows (each one's truth folder),
+        counted in C rather than one Python object per row: the summary asks often."""
+        from collections import Counter
+        from types import SimpleNamespace
+
+        counts = Counter(f for f in self._truth_folders if f is not None)
+        return [item for name in sorted(counts, key=str.casefold)
+                for item in [SimpleNamespace(truth_folder=name)] * counts[name]]
+
+    def warning(self, row: int) -> str | None:
+        return self._warnings[row]
+
+    def warning_count(self) -> int:
+        """Scored images that do not look like single cells."""
+        return sum(1 for w in self._warnings if w)
+
+    def error_count(self, reason: str) -> int:
+        return sum(1 for e in self._errors if e == reason)
+
     def probabilities(self) -> np.ndarray:
         return self._p
 
@@ -143,7 +240,7 @@ class ResultsModel(QAbstractTableModel):
         rows = sorted(range(len(self._paths)), key=self._order.__getitem__)
         return [
             Result(Path(self._paths[i]), None if math.isnan(self._p_list[i]) else self._p_list[i],
-                   self._errors[i], self._truth[i])
+                   self._errors[i], self._truth[i], self._warnings[i])
             for i in rows
         ]
 
@@ -242,6 +339,8 @@ class ResultsModel(QAbstractTableModel):
             if col == COL_FIELD:
                 return self._field_text(row)
             return None
+        if role == Qt.ItemDataRole.DecorationRole and col == COL_NOTE and self._warnings[row]:
+            return _warning_icon()
         if role == Qt.ItemDataRole.DecorationRole and col == COL_IMAGE:
             return self.thumbnail(row)
         if role == PROBABILITY_ROLE:
@@ -252,7 +351,9 @@ class ResultsModel(QAbstractTableModel):
         if role == CAPTION_ROLE:
             return self.caption(row)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._paths[row] + (f"\n{self._errors[row]}" if self._errors[row] else "")
+            return self._paths[row] + "".join(f"\n{t}" for t in (self._errors[row], self._warnings[row]) if t)
+        if role == TRUTH_ROLE:
+            return self._truth[row]
         if role == Qt.ItemDataRole.ForegroundRole and col in (COL_PREDICTION, COL_NOTE):
             prediction = self.prediction(row)
             if prediction is None:
@@ -265,9 +366,12 @@ class ResultsModel(QAbstractTableModel):
 
     def _note(self, row: int) -> str:
         truth = self._truth[row]
+        notes = []
         if truth is not None and truth != self.prediction(row):
-            return "misclassified"
-        return ""
+            notes.append("misclassified")
+        if self._warnings[row]:
+            notes.append("not a single cell?")
+        return ", ".join(notes)
 
     def _field_text(self, row: int) -> str:
         cell = self._cells[row]
@@ -276,13 +380,13 @@ class ResultsModel(QAbstractTableModel):
         return f"{self._names[row]} (not counted)" if cell == 0 else f"{Path(self._names[row]).stem} #{cell}"
 
     def caption(self, row: int) -> str:
+        """The gallery's caption, as the table reads: the call and P(Parasitized)."""
         prediction = self.prediction(row)
         field = f"\n{Path(self._names[row]).stem[:14]} #{self._cells[row]}" if self._cells[row] else ""
         if prediction is None:
-            return "Unreadable"
-        p = self._p_list[row]
-        confidence = p if prediction == PARASITIZED else 1.0 - p
-        return f"{prediction} {100 * confidence:.0f}%{field}"
+            return "waiting" if self._errors[row] == WAITING else "not scored" if self._errors[row] == NOT_SCORED \
+                else "Unreadable"
+        return f"{prediction} {self._p_list[row]:.2f}{field}"
 
     # ---- sorting (numpy, in place, keeping persistent indexes right) -----------------
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
@@ -335,6 +439,9 @@ class ResultsModel(QAbstractTableModel):
         self._truth = [self._truth[i] for i in p]
         self._errors = [self._errors[i] for i in p]
         self._thumbs = [self._thumbs[i] for i in p]
+        self._warnings = [self._warnings[i] for i in p]
+        self._item_truth = [self._item_truth[i] for i in p]
+        self._truth_folders = [self._truth_folders[i] for i in p]
         self._order = [self._order[i] for i in p]
         self._cells = [self._cells[i] for i in p]
         self._boxes = [self._boxes[i] for i in p]
@@ -349,8 +456,10 @@ class ResultsModel(QAbstractTableModel):
 # Filters: what the user picks in the filter box, or a confusion-matrix cell.
 FILTER_ALL, FILTER_PARASITIZED, FILTER_UNINFECTED, FILTER_ERRORS, FILTER_MISCLASSIFIED = (
     "all", "parasitized", "uninfected", "errors", "misclassified")
+FILTER_NOT_CELLS = "not_cells"
 FILTER_LABELS = {FILTER_ALL: "All", FILTER_PARASITIZED: "Parasitized", FILTER_UNINFECTED: "Uninfected",
-                 FILTER_ERRORS: "Errors", FILTER_MISCLASSIFIED: "Misclassified"}
+                 FILTER_ERRORS: "Errors", FILTER_MISCLASSIFIED: "Misclassified",
+                 FILTER_NOT_CELLS: "Not single cells"}
 
 
 class ResultsFilter(QSortFilterProxyModel):
@@ -375,7 +484,7 @@ class ResultsFilter(QSortFilterProxyModel):
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def depends_on_threshold(self) -> bool:
-        return self._filter not in (FILTER_ALL, FILTER_ERRORS)
+        return self._filter not in (FILTER_ALL, FILTER_ERRORS, FILTER_NOT_CELLS)
 
     def refilter(self) -> None:
         self.beginFilterChange()
@@ -391,6 +500,8 @@ class ResultsFilter(QSortFilterProxyModel):
             return True
         if f == FILTER_ERRORS:
             return model.error(source_row) is not None
+        if f == FILTER_NOT_CELLS:
+            return bool(model.warning(source_row))
         prediction = model.prediction(source_row)
         if f == FILTER_PARASITIZED:
             return prediction == PARASITIZED
@@ -402,3 +513,11 @@ class ResultsFilter(QSortFilterProxyModel):
         if f == "cell" and self._cell is not None:
             return prediction is not None and (truth, prediction) == self._cell
         return True
+
+
+def _row_key(row: Row) -> str:
+    """One row per file, and per cell of a whole field. A field's first row (cell 1, or 0
+    for a field that could not be counted) shares the file's key, so it takes the place of
+    the row the file had while it waited or was left unscored by a cancel."""
+    key = path_key(row.path)
+    return key if row.cell is None or row.cell <= 1 else f"{key}#{row.cell}"

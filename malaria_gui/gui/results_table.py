@@ -4,12 +4,13 @@ bar with a tick at the threshold, the true label and a note (the reason a file f
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from malaria_gui.gui.delegates import ConfidenceBarDelegate, ThumbnailDelegate
 from malaria_gui.gui.results_model import COL_CONFIDENCE, COL_FIELD, COL_FILE, COL_IMAGE, COL_PREDICTION, COL_TRUTH
-from malaria_gui.gui.scoring_process import THUMB_SIZE
+
+DEFAULT_TABLE_THUMB = 40
 from malaria_gui.gui.session import Session
 
 
@@ -17,26 +18,29 @@ class ResultsTable(QTableView):
     def __init__(self, session: Session, parent=None) -> None:
         super().__init__(parent)
         self.setModel(session.proxy)
+        self.setIconSize(QSize(16, 16))
         self.setSortingEnabled(True)
         self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
-        side = THUMB_SIZE // 2 + 8
-        self.setIconSize(self.iconSize().scaled(side, side, Qt.AspectRatioMode.IgnoreAspectRatio))
+        # Names of one slide share their start ("C33P1thinF_IMG_2015..._cell_12.png"): elided
+        # at the end, every row would look the same.
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         vh = self.verticalHeader()
         vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vh.setDefaultSectionSize(THUMB_SIZE // 2 + 12)
         vh.hide()
+        self.set_thumb_size(DEFAULT_TABLE_THUMB)
         hh = self.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in ((COL_IMAGE, 52), (COL_FILE, 240), (COL_PREDICTION, 100), (COL_CONFIDENCE, 170),
-                           (COL_TRUTH, 100)):
+        for col, width in ((COL_IMAGE, 52), (COL_FILE, 230), (COL_PREDICTION, 95), (COL_CONFIDENCE, 150),
+                           (COL_TRUTH, 95)):
             self.setColumnWidth(col, width)
         hh.setStretchLastSection(True)
         self.setItemDelegateForColumn(COL_CONFIDENCE, ConfidenceBarDelegate(lambda: session.threshold, self))
         self.setItemDelegateForColumn(COL_IMAGE, ThumbnailDelegate(self))
+        self.setColumnWidth(COL_IMAGE, DEFAULT_TABLE_THUMB + 12)
         # An order picked by name is not a column's: no header shows an arrow.
         session.sort_changed.connect(lambda *_: hh.setSortIndicator(-1, Qt.SortOrder.AscendingOrder))
         # The Field column (a whole field's cell: "field.png #12") sits after File, shown once
@@ -54,6 +58,14 @@ class ResultsTable(QTableView):
                 results.cell(r) is not None for r in range(max(0, results.rowCount() - added), results.rowCount())):
             self.setColumnHidden(COL_FIELD, False)
             self.setColumnWidth(COL_FILE, min(self.columnWidth(COL_FILE), 140))  # the Field column names it too
+
+    def set_thumb_size(self, px: int) -> None:
+        """Rows tall enough for ``px`` thumbnails (scaled from the scoring process's 128 px)."""
+        self.thumb_size = int(px)
+        # (The image column's delegate fits the thumbnail to the row; other icons, such as
+        # the Note column's warning, keep the small icon size.)
+        self.verticalHeader().setDefaultSectionSize(px + 6)
+        self.setColumnWidth(COL_IMAGE, px + 12)
 
     @staticmethod
     def warm_up() -> None:

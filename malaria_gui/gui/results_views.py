@@ -7,12 +7,18 @@ row's source row goes out as ``current_row_changed`` (the preview shows it).
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
-from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget
+from PySide6.QtGui import QActionGroup
+from PySide6.QtWidgets import QLabel, QMenu, QStackedWidget, QTabWidget
 
 from malaria_gui.gui.gallery import GalleryView
 from malaria_gui.gui.results_model import COL_FILE, COL_IMAGE
 from malaria_gui.gui.results_table import ResultsTable
 from malaria_gui.gui.session import Session
+from malaria_gui.gui.settings import Settings
+
+
+THUMB_SIZES = ((40, "&Small (40 px)"), (64, "&Medium (64 px)"), (96, "&Large (96 px)"), (128, "&Largest (128 px)"))
+DEFAULT_THUMB = 64
 
 
 class ResultsViews(QStackedWidget):
@@ -37,6 +43,28 @@ class ResultsViews(QStackedWidget):
         self.gallery.selectionModel().currentChanged.connect(self._on_current_changed)
         session.run_started.connect(lambda: self.setCurrentWidget(self.views))
         session.cleared.connect(lambda: self.setCurrentWidget(self.drop_hint))
+
+    def set_thumb_size(self, px: int) -> None:
+        """Thumbnails of ``px`` in the table and the gallery (made at 128 px, scaled down)."""
+        self.thumb_size = int(px)
+        self.table.set_thumb_size(px)
+        self.gallery.set_thumb_size(px)
+
+    def add_thumb_size_actions(self, menu: QMenu, settings: Settings) -> None:
+        """Fill a menu with the sizes to pick from; the choice is remembered in ``settings``."""
+        current = settings.thumb_size(DEFAULT_THUMB)
+        if current not in dict(THUMB_SIZES):
+            current = DEFAULT_THUMB
+        group = QActionGroup(menu)
+        self.thumb_actions = {}
+        for px, text in THUMB_SIZES:
+            action = menu.addAction(text)
+            action.setCheckable(True)
+            action.setChecked(px == current)
+            group.addAction(action)
+            action.triggered.connect(lambda _=False, px=px: (self.set_thumb_size(px), settings.set_thumb_size(px)))
+            self.thumb_actions[px] = action
+        self.set_thumb_size(current)
 
     def show_gallery(self, on: bool) -> None:
         self.views.setCurrentWidget(self.gallery if on else self.table)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ import numpy as np
 
 from malaria_gui.engine.labels import path_key
 
-THUMB_SIZE = 64
+THUMB_SIZE = 128  # made once at full size; the views scale them down to the size the user picks
+WAITING = "waiting for a model"  # a row's error while no model is loaded: scored once one loads
 FIELD_DISPLAY_SIDE = 1600  # long side of the copy of a field the window shows and the report draws on
 # How an image is read (View > Field images): recognised by its content, or forced.
 FIELD_AUTO, FIELD_CELLS, FIELD_FIELDS = "auto", "cells", "fields"
@@ -49,6 +51,8 @@ class Row:
     error: str | None
     truth: str | None
     thumb: bytes | None  # JPEG bytes, THUMB_SIZE square
+    warning: str | None = None  # scored, but the image does not look like one cell (engine.cellcheck)
+    truth_folder: str | None = None  # the folder name that gave ``truth`` (truth_text counts them)
     # A cell found in a whole smear field (``path`` is the field image): its number in the
     # field (from 1; 0 for a field that could not be counted, whose ``error`` says why), its
     # box (x, y, width, height) and its outline, (N, 2) int32 (x, y), in the field's pixels.
@@ -183,6 +187,8 @@ class Service:
         self.cancel = cancel  # a multiprocessing Event the window sets to stop the current job
         self.classifier = None
         self.seen: set[str] = set()
+        self.waiting: list[tuple[int, object]] = []  # (generation, ImageItem) listed while no model was loaded
+        self.waiting_field_mode = FIELD_AUTO
 
     def load(self, path: str | None) -> None:
         from malaria_gui.engine.model import ModelError, load_classifier
@@ -204,9 +210,15 @@ class Service:
         self.send(ModelReady(ModelInfo(name=classifier.name, version=classifier.version,
                                        threshold=classifier.threshold, card=classifier.card,
                                        path=str(model_path), input_size=classifier.input_size)))
+        if self.waiting:  # the files listed as "waiting for a model" are scored now
+            generation = self.waiting[-1][0]
+            items = [item for g, item in self.waiting if g == generation]
+            self.waiting = []
+            self._score_items(generation, items, BATCH_SIZE, 0.0, self.waiting_field_mode)
 
     def reset(self) -> None:
         self.seen.clear()
+        self.waiting = []
 
     def _scan(self, generation: int, paths: list[str]) -> list:
         from malaria_gui.engine.discovery import iter_images
@@ -218,6 +230,7 @@ class Service:
         last = time.monotonic()
         for item in iter_images(paths):
             if self.cancel.is_set():
+                self._forget(items)  # never listed: a later add finds them again
                 return []
             key = path_key(item.path)
             if key in self.seen:
@@ -230,9 +243,16 @@ class Service:
                 last = now
         return items
 
-    def score(self, job: Score) -> None:
-        from malaria_gui.engine.scorer import score
+    def _forget(self, items) -> None:
+        for item in items:
+            self.seen.discard(path_key(item.path))
 
+    @staticmethod
+    def _row(item, p: float | None = None, error: str | None = None, thumb: bytes | None = None,
+             warning: str | None = None) -> Row:
+        return Row(str(item.path), p, error, item.truth, thumb, warning, item.truth_folder)
+
+    def score(self, job: Score) -> None:
         generation = job.generation
         items = self._scan(generation, list(job.paths))
         cancel = self.cancel
@@ -242,40 +262,66 @@ class Service:
             self.send(BatchFinished(generation, cancel.is_set()))
             return
         if self.classifier is None:
-            # No model: still list every file, with the reason it has no score.
+            # No model: list every file as waiting; they are scored once a model loads (and
+            # stay "seen", so adding them again meanwhile makes no second row).
             self.send(BatchStarted(generation, len(items)))
-            rows = [Row(str(it.path), None, "not scored: no model loaded", it.truth, None) for it in items]
-            for it in items:  # let the user add them again once a model is loaded
-                self.seen.discard(path_key(it.path))
+            self.waiting += [(generation, it) for it in items]
+            self.waiting_field_mode = job.field_mode
+            rows = [self._row(it, error=WAITING) for it in items]
             for start in range(0, len(rows), 1000):
                 self.send(ChunkReady(generation, rows[start:start + 1000]))
             self.send(BatchFinished(generation, False))
             return
+        self._score_items(generation, items, job.batch_size, job.pause_s, job.field_mode)
+
+    def _score_items(self, generation: int, items: list, batch_size: int, pause_s: float,
+                     field_mode: str = FIELD_AUTO) -> None:
+        from malaria_gui.engine.export import NOT_SCORED
+        from malaria_gui.engine.scorer import score
+
+        cancel = self.cancel
         self.send(BatchStarted(generation, len(items)))
         rows: list[Row] = []
+        by_path = {str(it.path): it for it in items}
 
         def to_rows(pixels: np.ndarray, good: list[int], results: list) -> None:
             """Thumbnails from the pixels the model was given: nothing is decoded twice."""
             thumbs: list[bytes | None] = [None] * len(results)
             for k, i in enumerate(good):
                 thumbs[i] = make_thumbnail(pixels[k])
-            rows[:] = [Row(str(r.path), r.p_parasitized, r.error, r.truth, t) for r, t in zip(results, thumbs)]
-            if job.pause_s:
-                time.sleep(job.pause_s)
+            rows[:] = [self._row(by_path.get(str(r.path), r), r.p_parasitized, r.error, t, r.warning)
+                       for r, t in zip(results, thumbs)]
+            if pause_s:
+                time.sleep(pause_s)
 
+        sent: set[str] = set()  # the files that got their rows (a cancel leaves the rest)
         fields: list = []  # filled while the cells stream past: the field images set aside
-        cells = items if job.field_mode == FIELD_CELLS else _set_fields_aside(items, job.field_mode, fields)
-        for _ in score(cells, self.classifier, batch_size=job.batch_size, cancel=cancel, on_batch=to_rows):
+        cells = items if field_mode == FIELD_CELLS else _set_fields_aside(items, field_mode, fields)
+        for _ in score(cells, self.classifier, batch_size=batch_size, cancel=cancel, on_batch=to_rows):
             self.send(ChunkReady(generation, list(rows)))
+            sent.update(r.path for r in rows)
+            rows.clear()
             if cancel.is_set():
                 break
         if fields and not cancel.is_set():
-            self._score_fields(generation, fields, job.pause_s)
+            sent.update(self._score_fields(generation, fields, pause_s))
+        rest = [it for it in items if str(it.path) not in sent]
+        if rest:
+            # Cancelled: the files not reached stay in the session as rows "not scored
+            # (cancelled)" (an export lists every input) and are forgotten here, so adding
+            # the folder again scores exactly them.
+            self._forget(rest)
+            unscored = [self._row(it, error=NOT_SCORED) for it in rest]
+            for start in range(0, len(unscored), 1000):
+                self.send(ChunkReady(generation, unscored[start:start + 1000]))
         self.send(BatchFinished(generation, cancel.is_set()))
 
-    def _score_fields(self, generation: int, items: list, pause_s: float = 0.0) -> None:
-        """Each field: its display copy, then one row per cell found (or one error row)."""
+    def _score_fields(self, generation: int, items: list, pause_s: float = 0.0) -> set[str]:
+        """Each field: its display copy, then one row per cell found (or one error row).
+        Returns the fields answered for (a cancel leaves the others unscored)."""
         from malaria_gui.engine.fields import score_fields
+
+        answered: set[str] = set()
 
         for result in score_fields([it.path for it in items], self.classifier, keep_crops=True,
                                    keep_contours=True, cancel=self.cancel):
@@ -291,10 +337,12 @@ class Service:
             if len(rows) > 1:
                 self.send(BatchStarted(generation, len(rows) - 1))  # the field counted once; its cells are rows
             self.send(ChunkReady(generation, rows))
+            answered.add(path)
             if pause_s:
                 time.sleep(pause_s)
             if self.cancel.is_set():
-                return
+                break
+        return answered
 
 
 FIELD_MIN_PIXELS = 320 * 320  # "much larger than a cell": NIH cells are 100-250 px across, fields 640 x 480 and up
@@ -360,7 +408,22 @@ def serve(conn, cancel) -> None:
         os.nice(10)  # the window's process wins the CPU when it needs it
     except (AttributeError, OSError):
         pass
-    service = Service(conn.send, cancel)
+    # Ctrl+C in the window's terminal reaches this process too: the window decides (it quits
+    # and sends Stop), so no KeyboardInterrupt traceback here. (The worker also blocks these
+    # signals in the thread that starts this process, which covers its start-up.)
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+    def send(answer) -> None:
+        try:
+            conn.send(answer)
+        except (OSError, EOFError, ValueError):  # the window is gone (BrokenPipeError): end quietly
+            os._exit(0)
+
+    service = Service(send, cancel)
     while True:
         try:
             job = conn.recv()
@@ -377,5 +440,5 @@ def serve(conn, cancel) -> None:
             elif isinstance(job, Score):
                 service.score(job)
         except Exception as exc:  # the process must survive anything a job does
-            conn.send(ModelFailed(f"unexpected error: {type(exc).__name__}: {exc}"))
-        conn.send(JobDone())
+            send(ModelFailed(f"unexpected error: {type(exc).__name__}: {exc}"))
+        send(JobDone())

@@ -31,6 +31,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from malaria_gui.engine.labels import DEFAULT_THRESHOLD
 from malaria_gui.engine.metrics import ClassCounts, Metrics
 from malaria_gui.gui.results_model import SORT_INPUT, ResultsFilter, ResultsModel
+from malaria_gui.engine.export import NOT_SCORED
 from malaria_gui.gui.scoring_process import FIELD_AUTO, FieldImage, ModelInfo, Row
 from malaria_gui.gui.settings import Settings
 
@@ -69,6 +70,7 @@ class Session(QObject):
     folder_added = Signal(str)  # a folder the user added (recent folders)
     message = Signal(str, int)  # a status-bar message and how long to show it (ms)
     imports_warm = Signal()  # scikit-learn and matplotlib are imported: warm-ups may start
+    truth_changed = Signal(bool)  # folder names give true labels (True) or not
 
     def __init__(self, jobs: JobSink | None = None, settings: Settings | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -80,7 +82,7 @@ class Session(QObject):
         self.proxy.setSourceModel(self.results)
         self.model_info: ModelInfo | None = None
         self.model_error: str | None = None
-        self.threshold_pinned = False  # the user chose the threshold (else it is the card's)
+        self.inputs: list[str] = []  # what the user added since the last Clear (export names)
         self.last_crash: str | None = None
         self.last_run_cancelled = False
         self.busy = False
@@ -95,6 +97,7 @@ class Session(QObject):
         self._counts_timer = self._coalescing_timer(150, self._emit_counts)
         self._metrics_timer = self._coalescing_timer(120, self.refresh_metrics)
         self._resort_timer = self._coalescing_timer(600, self._resort)
+        self.results.set_use_truth(self.settings.use_truth())
 
     def _coalescing_timer(self, ms: int, slot) -> QTimer:
         timer = QTimer(self)
@@ -127,6 +130,7 @@ class Session(QObject):
         if not paths:
             return
         self.ticket += 1
+        self.inputs += [p for p in paths if p not in self.inputs]
         if self.jobs is not None:
             self.jobs.add_paths(self.generation, paths, self.ticket)
         if not self.busy:
@@ -156,6 +160,7 @@ class Session(QObject):
             self.jobs.reset(self.generation)
         self.results.clear()
         self.field_images.clear()
+        self.inputs = []
         self.metrics = None
         self.cleared.emit()
         self.metrics_changed.emit(None, False)
@@ -191,7 +196,6 @@ class Session(QObject):
         self.model_info = info
         self.model_error = None
         saved = self.settings.threshold_for(info.key)
-        self.threshold_pinned = saved is not None
         self._apply_threshold(saved if saved is not None else info.threshold)
         self.model_changed.emit(info)
 
@@ -218,7 +222,7 @@ class Session(QObject):
         if generation != self.generation:
             return  # a chunk from before Clear
         self.results.add_rows(rows)
-        self.run_done += len(rows)
+        self.run_done += sum(1 for r in rows if r.error != NOT_SCORED)  # "Cancelled: 48 of 600"
         self.rows_added.emit(len(rows))
         self.progress.emit(self.run_done, self.run_total, self.elapsed)
         if not self._counts_timer.isActive():
@@ -269,18 +273,40 @@ class Session(QObject):
         """The model card's threshold (chosen on validation patients), or the default."""
         return self.model_info.threshold if self.model_info is not None else DEFAULT_THRESHOLD
 
+    @property
+    def pinned_threshold(self) -> float | None:
+        """The threshold kept for this model ("Keep"), which later windows open at; else None.
+
+        Pinned means only that: a threshold merely moved lasts for this session, and the next
+        window opens at the card's again.
+        """
+        return None if self.model_info is None else self.settings.threshold_for(self.model_info.key)
+
+    @property
+    def threshold_pinned(self) -> bool:
+        """The threshold in use is the one kept for this model."""
+        return self.pinned_threshold is not None and self.pinned_threshold == self.threshold
+
+    @property
+    def threshold_is_custom(self) -> bool:
+        """The threshold in use is not the model card's (moved, or pinned earlier)."""
+        return self.threshold != self.card_threshold
+
     def set_threshold(self, value: float) -> None:
-        """The user's threshold: relabels every row (the model is not run again) and is
-        remembered for this model."""
+        """The user's threshold for this session: relabels every row (the model is not run
+        again). It is not remembered unless pinned (:meth:`pin_threshold`)."""
         value = min(1.0, max(0.0, float(value)))
-        self.threshold_pinned = True
         self._apply_threshold(value)
-        if self.model_info is not None:
-            self.settings.set_threshold_for(self.model_info.key, value)
+
+    def pin_threshold(self) -> None:
+        """Keep the current threshold for this model: later windows open at it."""
+        if self.model_info is None:
+            return
+        self.settings.set_threshold_for(self.model_info.key, self.threshold)
+        self.threshold_changed.emit(self.threshold)
 
     def reset_threshold(self) -> None:
-        """Back to the model card's threshold, forgetting the user's."""
-        self.threshold_pinned = False
+        """Back to the model card's threshold, forgetting a pinned one."""
         if self.model_info is not None:
             self.settings.clear_threshold_for(self.model_info.key)
         self._apply_threshold(self.card_threshold)
@@ -296,6 +322,31 @@ class Session(QObject):
         self._emit_counts()
         if not self._metrics_timer.isActive():
             self._metrics_timer.start(60)
+
+    # ---- truth from folder names ---------------------------------------------------------
+    @property
+    def use_truth(self) -> bool:
+        return self.results.use_truth
+
+    def set_use_truth(self, on: bool) -> None:
+        """Take true labels from folder names or not (remembered); rows are re-derived from
+        what each file's scan found, and the matrix disappears while it is off."""
+        on = bool(on)
+        self.settings.set_use_truth(on)
+        if on == self.results.use_truth:
+            return
+        self.results.set_use_truth(on)
+        self.proxy.refilter()
+        self.truth_changed.emit(on)
+        self.rows_changed()
+
+    def truth_text(self) -> str:
+        """Where the true labels came from, in the CLI's words."""
+        from malaria_gui.engine.discovery import truth_text
+
+        if not self.use_truth:
+            return "true labels off (View > Use folder names as true labels)"
+        return truth_text(self.results.truth_sources())
 
     # ---- filter and order --------------------------------------------------------------
     def set_filter(self, name: str) -> None:
@@ -353,10 +404,18 @@ class Session(QObject):
 
     # ---- export ------------------------------------------------------------------------
     def export_csv(self, path: Path) -> None:
-        """The CLI's CSV columns, every file of the session, at the current threshold."""
-        from malaria_gui.engine.export import write_csv
+        """The CLI's CSV columns, one row per file of the session (a file a cancelled run
+        never reached says "not scored (cancelled)"), with the model and the exact threshold."""
+        from malaria_gui.engine.export import model_label, write_csv
 
-        write_csv(path, self.results.results(), self.threshold)
+        info = self.model_info
+        write_csv(path, self.results.results(), self.threshold, model_label(info.name, info.version) if info else "")
+
+    def default_export_name(self, suffix: str) -> str:
+        """``results-<folder or slide>-<date><suffix>``, after what was added."""
+        from malaria_gui.engine.export import default_export_name
+
+        return default_export_name(self.inputs, suffix)
 
     def export_report(self, path: Path) -> None:
         from datetime import datetime

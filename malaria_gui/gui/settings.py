@@ -40,19 +40,39 @@ class Settings:
     def set_last_dir(self, kind: str, folder: str) -> None:
         self._s.setValue(f"last_dir/{kind}", folder)
 
+    # A *pinned* threshold: only "Keep this threshold for this model" stores one; a moved
+    # slider lasts for the session. (Older versions stored every moved threshold under
+    # "threshold/": those values are ignored, so the card's threshold applies again.)
     def threshold_for(self, model_key: str) -> float | None:
-        """The threshold the user last chose for this model, or None (use the card's)."""
-        value = self._s.value(f"threshold/{model_key}")
+        """The threshold the user pinned for this model, or None (use the card's)."""
+        value = self._s.value(f"pinned_threshold/{model_key}")
         try:
             return None if value is None else min(1.0, max(0.0, float(value)))
         except (TypeError, ValueError):
             return None
 
     def set_threshold_for(self, model_key: str, value: float) -> None:
-        self._s.setValue(f"threshold/{model_key}", float(value))
+        self._s.setValue(f"pinned_threshold/{model_key}", float(value))
 
     def clear_threshold_for(self, model_key: str) -> None:
-        self._s.remove(f"threshold/{model_key}")
+        self._s.remove(f"pinned_threshold/{model_key}")
+
+    def use_truth(self) -> bool:
+        """Whether folder names give true labels (View > Use folder names as true labels)."""
+        value = self._s.value("use_truth", True)
+        return value not in (False, "false", "0", 0)
+
+    def set_use_truth(self, on: bool) -> None:
+        self._s.setValue("use_truth", bool(on))
+
+    def thumb_size(self, default: int) -> int:
+        try:
+            return int(self._s.value("view/thumb_size", default))
+        except (TypeError, ValueError):
+            return default
+
+    def set_thumb_size(self, px: int) -> None:
+        self._s.setValue("view/thumb_size", int(px))
 
     def field_mode(self) -> str:
         """How images are read: "auto" (fields recognised by their content), "cells" or "fields"."""

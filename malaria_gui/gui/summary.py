@@ -1,13 +1,18 @@
 """The summary beside the results: cells scored at the current threshold, how many of them
-each class (with the parasitized share), how many files could not be read, and how many
-rows the current filter shows."""
+each class (with the parasitized share), how many files could not be read, wait for a model
+or were not reached before a cancel, how many do not look like single cells, where the true
+labels came from, and how many rows the current filter shows."""
 
 from __future__ import annotations
+
+import html
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
+from malaria_gui.engine.export import NOT_SCORED
 from malaria_gui.engine.labels import CLASS_COLOURS, PARASITIZED, UNINFECTED
+from malaria_gui.gui.scoring_process import WAITING
 from malaria_gui.gui.session import Session
 
 ALERT = CLASS_COLOURS[PARASITIZED]  # files that could not be read should catch the eye
@@ -22,6 +27,7 @@ class SummaryLabel(QLabel):
         self.setTextFormat(Qt.TextFormat.RichText)
         session.counts_changed.connect(self.refresh)
         session.filter_changed.connect(self.refresh)
+        session.truth_changed.connect(self.refresh)
 
     def refresh(self, *_ignored) -> None:
         session = self._session
@@ -30,11 +36,23 @@ class SummaryLabel(QLabel):
             self.setText("No cells scored yet.")
             return
         share = "" if c.parasitized_share is None else f" ({100 * c.parasitized_share:.1f}%)"
-        lines = [f"<b>{c.scored}</b> cells scored at threshold {session.threshold:.3f}",
+        lines = [f"<b>{c.scored}</b> cells scored at threshold {session.threshold!r}",
                  f"<span style='color:{CLASS_COLOURS[PARASITIZED]}'><b>{c.parasitized}</b> parasitized{share}</span>, "
                  f"<span style='color:{CLASS_COLOURS[UNINFECTED]}'>{c.uninfected} uninfected</span>"]
-        if c.failed:
-            lines.append(f"<span style='color:{ALERT}'>{c.failed} could not be read</span> (Show: Errors)")
+        results = session.results
+        waiting, not_scored = results.error_count(WAITING), results.error_count(NOT_SCORED)
+        failed = c.failed - waiting - not_scored
+        if failed:
+            lines.append(f"<span style='color:{ALERT}'>{failed} could not be read</span> (Show: Errors)")
+        if waiting:
+            lines.append(f"{waiting} waiting for a model")
+        if not_scored:
+            lines.append(f"{not_scored} not scored (cancelled): add the folder again to score them")
+        warned = results.warning_count()
+        if warned:
+            lines.append(f"<span style='color:{ALERT}'>{warned} image{'s do' if warned != 1 else ' does'} not look "
+                         "like single cells</span> (Show: Not single cells)")
+        lines.append(html.escape(session.truth_text()))
         shown = session.proxy.rowCount()
         if shown != c.total:
             lines.append(f"showing {shown} of {c.total} files")

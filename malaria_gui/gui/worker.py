@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -139,6 +140,11 @@ class ScoringWorker(QThread):
         self.imports_warm.emit()
 
     def run(self) -> None:  # noqa: D401 - QThread entry point
+        if hasattr(signal, "pthread_sigmask"):
+            # The scoring process is started from this thread and inherits its signal mask:
+            # Ctrl+C in the terminal then reaches only the window, which quits and stops the
+            # process (no KeyboardInterrupt traceback from it, even while it starts up).
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         threading.Thread(target=self._warm_imports, name="warm-imports", daemon=True).start()
         try:
             while True:

@@ -198,11 +198,12 @@ def test_cancel_mid_run_keeps_what_was_scored(qtbot, window, many_cells, slow_sc
     assert window.status.cancel_button.isVisible()
     with qtbot.waitSignal(window.scoring_finished, timeout=1500):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
-    kept = window.session.results.rowCount()
+    kept = window.session.counts().scored
     assert 32 <= kept < 600
+    assert window.session.results.rowCount() == 600  # the rest listed as "not scored (cancelled)"
     assert window.session.last_run_cancelled and "Cancelled" in window.status.rate_label.text()
     qtbot.wait(300)
-    assert window.session.results.rowCount() == kept  # nothing trickles in after the cancel
+    assert window.session.counts().scored == kept  # nothing trickles in after the cancel
     # The worker is still usable afterwards.
     with qtbot.waitSignal(window.scoring_finished, timeout=SCORE_TIMEOUT_MS):
         window.add_paths([str(next(many_cells.rglob("*.png")).parent.parent / "Uninfected" / "c0000.png")])
@@ -276,13 +277,14 @@ def test_model_problem_is_a_message_not_a_traceback(qtbot, make_window, tmp_path
     assert ("not found" if kind == "missing" else "cannot load model") in window.banner.text()
     score_and_wait(qtbot, window, [labelled_folder])
     assert window.session.results.rowCount() == 12  # still listed, each saying why it has no score
-    assert set(column_texts(window, COL_NOTE)) == {"not scored: no model loaded"}
+    assert set(column_texts(window, COL_NOTE)) == {"waiting for a model"}
 
 
 def test_settings_persist_between_windows(qtbot, make_window, labelled_folder):
     window = make_window()
     score_and_wait(qtbot, window, [labelled_folder])
     window.session.set_threshold(0.37)
+    window.threshold_control.keep_button.click()  # pinned: moved alone, it would last this session only
     window.close()
     again = make_window()
     assert again.session.threshold == pytest.approx(0.37)

@@ -177,9 +177,14 @@ def test_the_model_card_threshold_applies_until_the_user_pins_one(qtbot, session
     with qtbot.waitSignal(session.threshold_changed) as changed:
         session.on_model_ready(info(threshold=0.7, name="other"))
     assert changed.args == [0.7] and session.card_threshold == 0.7
-    session.set_threshold(0.4)
+    session.set_threshold(0.4)  # moved: this session only, marked as custom
+    assert not session.threshold_pinned and session.threshold_is_custom
+    moved_only = Session(RecordingJobs(), Settings())
+    moved_only.on_model_ready(info(threshold=0.7, name="other"))
+    assert moved_only.threshold == 0.7 and not moved_only.threshold_is_custom  # never silently reused
+    session.pin_threshold()  # "Keep this threshold for this model"
     assert session.threshold_pinned
-    again = Session(RecordingJobs(), Settings())  # a later window remembers it for this model
+    again = Session(RecordingJobs(), Settings())  # a later window opens at the pinned one
     again.on_model_ready(info(threshold=0.7, name="other"))
     assert again.threshold == 0.4 and again.threshold_pinned
     again.reset_threshold()

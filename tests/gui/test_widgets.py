@@ -72,7 +72,7 @@ def test_summary_status_and_matrix_follow_a_run(qtbot):
     session.on_chunk(0, rows()[3:])
     session.on_idle(1)
     assert status.rate_label.text().startswith("Done: 6 of 6 files")
-    assert "<b>6</b> cells scored at threshold 0.500" in summary.text() and "(50.0%)" in summary.text()
+    assert "<b>6</b> cells scored at threshold 0.5<" in summary.text() and "(50.0%)" in summary.text()
     assert matrix.isVisible() and matrix.value_labels["accuracy"].text() == "66.7%"
     session.set_filter("uninfected")
     assert "showing 3 of 6 files" in summary.text()
