@@ -14,6 +14,7 @@ from malaria_gui.engine.scorer import Result
 
 CSV_COLUMNS = ("path", "prediction", "p_parasitized", "error")
 TRUTH_COLUMN = "truth"
+CORRECTED_COLUMN = "corrected"  # "yes" where a reviewer set the truth in the window; always last
 
 _UMASK = os.umask(0o022)  # reading the umask means setting it: done once, at import
 os.umask(_UMASK)
@@ -55,14 +56,18 @@ def _cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def csv_text(results: Sequence[Result], threshold: float) -> str:
-    """One row per input file; ``truth`` is added when any file's class is known."""
-    labelled = any(r.truth is not None for r in results)
-    columns = CSV_COLUMNS + ((TRUTH_COLUMN,) if labelled else ())
+def csv_text(results: Sequence[Result], threshold: float, corrected: Sequence[bool] | None = None) -> str:
+    """One row per input file; ``truth`` is added when any file's class is known.
+
+    ``corrected`` (one flag per result, from the window's review) adds ``truth`` and a last
+    ``corrected`` column, so a reader can tell a reviewer's label from a folder name's.
+    """
+    labelled = corrected is not None or any(r.truth is not None for r in results)
+    columns = CSV_COLUMNS + ((TRUTH_COLUMN,) if labelled else ()) + ((CORRECTED_COLUMN,) if corrected is not None else ())
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    for r in results:
+    for i, r in enumerate(results):
         row = [
             _cell(str(r.path)),
             r.prediction(threshold) or "",
@@ -71,9 +76,27 @@ def csv_text(results: Sequence[Result], threshold: float) -> str:
         ]
         if labelled:
             row.append(r.truth or "")
+        if corrected is not None:
+            row.append("yes" if corrected[i] else "")
         writer.writerow(row)
     return out.getvalue()
 
 
-def write_csv(path: str | os.PathLike[str], results: Sequence[Result], threshold: float) -> None:
-    atomic_write(path, csv_text(results, threshold).encode("utf-8"))
+def write_csv(path: str | os.PathLike[str], results: Sequence[Result], threshold: float,
+              corrected: Sequence[bool] | None = None) -> None:
+    atomic_write(path, csv_text(results, threshold, corrected).encode("utf-8"))
+
+
+def corrections_text(corrections: dict[str, str | None]) -> str:
+    """A corrections CSV (``path,truth``), the file ``malaria-gui adapt --corrections`` reads;
+    a cleared label is written with an empty truth (adapt leaves such rows out)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("path", TRUTH_COLUMN))
+    for path in sorted(corrections):
+        writer.writerow((path, corrections[path] or ""))
+    return out.getvalue()
+
+
+def write_corrections(path: str | os.PathLike[str], corrections: dict[str, str | None]) -> None:
+    atomic_write(path, corrections_text(corrections).encode("utf-8"))

@@ -6,7 +6,9 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from malaria_gui.gui.results_model import CAPTION_ROLE, PREDICTION_ROLE, PROBABILITY_ROLE, class_colour
+from malaria_gui.gui.results_model import (
+    CAPTION_ROLE, CORRECTED_COLOUR, CORRECTED_ROLE, PREDICTION_ROLE, PROBABILITY_ROLE, TRUTH_ROLE, class_colour,
+)
 from malaria_gui.gui.scoring_process import THUMB_SIZE
 
 
@@ -65,6 +67,12 @@ class GalleryTileDelegate(QStyledItemDelegate):
             painter.fillRect(image_rect, QColor("#bdc3c7"))
         painter.setPen(QPen(colour, 3))
         painter.drawRect(image_rect.adjusted(-1, -1, 1, 1))
+        if index.data(CORRECTED_ROLE):  # a reviewer's label: its first letter on a badge
+            truth = index.data(TRUTH_ROLE) or "-"
+            badge = QRect(image_rect.right() - 15, image_rect.top() + 1, 15, 15)
+            painter.fillRect(badge, CORRECTED_COLOUR)
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, truth[0])
         caption_rect = QRect(rect.left(), image_rect.bottom() + 4, rect.width(), rect.bottom() - image_rect.bottom() - 4)
         painter.setPen(colour)
         font = painter.font()

@@ -23,7 +23,7 @@ class GalleryView(QListView):
         self.setBatchSize(500)
         self.setSpacing(2)
         self.setGridSize(GalleryTileDelegate.TILE)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # P/U/0 act on many
         self.setItemDelegate(GalleryTileDelegate(self))
         self.setModel(session.proxy)
         self.setModelColumn(COL_IMAGE)

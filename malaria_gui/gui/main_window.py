@@ -24,6 +24,7 @@ from malaria_gui.gui.matrix_view import MatrixPanel
 from malaria_gui.gui.model_panel import ModelBanner
 from malaria_gui.gui.preview import PreviewPanel
 from malaria_gui.gui.results_views import ResultsViews
+from malaria_gui.gui.review import ReviewActions
 from malaria_gui.gui.session import Session
 from malaria_gui.gui.settings import Settings
 from malaria_gui.gui.status_bar import StatusBar
@@ -104,6 +105,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.status = StatusBar(session)
         self.setStatusBar(self.status)
+        self.review = ReviewActions(session, self.results_views.selected_rows, self)
+        for widget in (self.results_views.table, self.results_views.gallery, self.preview):
+            self.review.install(widget)
+        self.preview.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # P/U/0 also act after clicking the preview
         self.resize(1200, 760)
 
     def _build_menus(self) -> None:
@@ -120,6 +125,7 @@ class MainWindow(QMainWindow):
                                               QKeySequence("Ctrl+E"))
         self.export_report_action = self._action(file_menu, "Export &report (HTML)...", self.export_report_dialog,
                                                  QKeySequence("Ctrl+Shift+E"))
+        self.save_corrections_action = self._action(file_menu, "Save co&rrections...", self.save_corrections_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "Load another &model...", self.open_model_dialog)
         self.clear_action = self._action(file_menu, "&Clear session", self.session.clear,
@@ -130,6 +136,11 @@ class MainWindow(QMainWindow):
         self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.cancel_action.triggered.connect(self.session.cancel)
         self.addAction(self.cancel_action)
+        edit_menu = menu.addMenu("&Edit")
+        edit_menu.addActions([self.review.undo, self.review.redo])
+        edit_menu.addSeparator()
+        edit_menu.addActions(self.review.marks)
+        self.session.corrections_changed.connect(self._update_actions)
         view_menu = menu.addMenu("&View")
         gallery_action = view_menu.addAction("&Gallery")
         gallery_action.setCheckable(True)
@@ -184,6 +195,7 @@ class MainWindow(QMainWindow):
         for action in (self.export_csv_action, self.export_report_action):
             action.setEnabled(has_rows)
         self.model_card_action.setEnabled(self.session.model_info is not None)
+        self.save_corrections_action.setEnabled(bool(self.session.corrections))
 
     def show_gallery(self, on: bool) -> None:
         self.results_views.show_gallery(on)
@@ -286,6 +298,21 @@ class MainWindow(QMainWindow):
             return
         self.status.showMessage(f"Wrote {path}", 6000)
 
+    def save_corrections_dialog(self) -> bool:
+        """Ask where, then write the corrections CSV; False when nothing was written."""
+        if not self.session.corrections:
+            return False
+        start = Path(self.settings.last_dir("export") or Path.home()) / "corrections.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Save corrections (path,truth)", str(start), "CSV files (*.csv)")
+        if not path:
+            return False
+        path = Path(path)
+        if path.suffix.lower() != ".csv":
+            path = path.with_name(path.name + ".csv")
+        self.settings.set_last_dir("export", str(path.parent))
+        self._export(self.session.save_corrections, path)
+        return not self.session.has_unsaved_corrections()
+
     # ------------------------------------------------------------------ help
     def show_model_card(self) -> None:
         from malaria_gui.gui.model_panel import ModelCardDialog
@@ -303,10 +330,25 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event) -> None:
         """Cancel, stop and join the worker so no thread outlives the window."""
+        if self.session.has_unsaved_corrections() and not self._confirm_unsaved_corrections():
+            event.ignore()
+            return
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self.shutdown()
         super().closeEvent(event)
+
+    def _confirm_unsaved_corrections(self) -> bool:
+        """Offer to save the reviewer's corrections; False: the user wants to stay."""
+        n = len(self.session.corrections)
+        answer = QMessageBox.question(
+            self, "Unsaved corrections", f"You corrected the true label of {n} cell{'s' if n != 1 else ''}. "
+            "Save the corrections (a path,truth CSV for adapting the model) before closing?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_corrections_dialog()
+        return answer == QMessageBox.StandardButton.Discard
 
     def shutdown(self) -> None:
         if self.worker.isRunning():

@@ -28,6 +28,9 @@ HEADERS = ("Image", "File", "Prediction", "P(Parasitized)", "True label", "Note"
 PROBABILITY_ROLE = Qt.ItemDataRole.UserRole + 1  # float, or None for an unreadable file
 PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 2
 CAPTION_ROLE = Qt.ItemDataRole.UserRole + 3
+CORRECTED_ROLE = Qt.ItemDataRole.UserRole + 4  # bool: the true label was set by a reviewer
+TRUTH_ROLE = Qt.ItemDataRole.UserRole + 5  # the true label or None, whatever the column
+CORRECTED_COLOUR = QColor("#8e44ad")  # neither class colour: a correction is the reviewer's, not the model's
 
 PARASITIZED_COLOUR = QColor(labels.CLASS_COLOURS[PARASITIZED])
 UNINFECTED_COLOUR = QColor(labels.CLASS_COLOURS[UNINFECTED])
@@ -59,6 +62,9 @@ class ResultsModel(QAbstractTableModel):
         self._p = np.empty(0, dtype=np.float64)  # NaN for unreadable files
         self._p_list: list[float] = []
         self._truth: list[str | None] = []
+        self._folder_truth: list[str | None] = []  # as the scoring process sent it (folder names)
+        self._pkeys: list[str] = []  # engine path keys: corrections are keyed by them
+        self.corrections: dict[str, str | None] = {}  # path key -> the reviewer's label (None: cleared)
         self._errors: list[str | None] = []
         self._thumbs: list[bytes | None] = []
         self._order: list[int] = []  # arrival number of each row, for "input order"
@@ -78,7 +84,10 @@ class ResultsModel(QAbstractTableModel):
             self._paths.append(row.path)
             self._names.append(Path(row.path).name)
             self._p_list.append(math.nan if row.p_parasitized is None else float(row.p_parasitized))
-            self._truth.append(row.truth)
+            key = labels.path_key(row.path)
+            self._pkeys.append(key)
+            self._folder_truth.append(row.truth)
+            self._truth.append(self.corrections[key] if key in self.corrections else row.truth)
             self._errors.append(row.error)
             self._thumbs.append(row.thumb)
             self._order.append(start + i)
@@ -91,6 +100,7 @@ class ResultsModel(QAbstractTableModel):
         self._paths, self._names, self._p_list = [], [], []
         self._p = np.empty(0, dtype=np.float64)
         self._truth, self._errors, self._thumbs, self._order = [], [], [], []
+        self._folder_truth, self._pkeys = [], []
         self._pixmaps.clear()
         self.revision += 1
         self.endResetModel()
@@ -126,6 +136,27 @@ class ResultsModel(QAbstractTableModel):
     def path(self, row: int) -> str:
         return self._paths[row]
 
+    def key(self, row: int) -> str:
+        return self._pkeys[row]
+
+    def folder_truth(self, row: int) -> str | None:
+        return self._folder_truth[row]
+
+    def is_corrected(self, row: int) -> bool:
+        return self._pkeys[row] in self.corrections
+
+    def apply_corrections(self, keys: set[str]) -> None:
+        """Re-read the truth of the rows whose file is in ``keys`` from :attr:`corrections`
+        (after a reviewer's change or its undo); views, counts and metrics then follow."""
+        changed = []
+        for row, key in enumerate(self._pkeys):
+            if key in keys:
+                self._truth[row] = self.corrections[key] if key in self.corrections else self._folder_truth[row]
+                changed.append(row)
+        if changed:
+            self.revision += 1
+            self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), len(HEADERS) - 1))
+
     def results(self) -> list[Result]:
         """The session as engine Results, in input order (for CSV and report export)."""
         rows = sorted(range(len(self._paths)), key=self._order.__getitem__)
@@ -134,6 +165,11 @@ class ResultsModel(QAbstractTableModel):
                    self._errors[i], self._truth[i])
             for i in rows
         ]
+
+    def corrected_flags(self) -> list[bool]:
+        """Whether each row's truth is a reviewer's, in the order of :meth:`results`."""
+        rows = sorted(range(len(self._paths)), key=self._order.__getitem__)
+        return [self._pkeys[i] in self.corrections for i in rows]
 
     def counts(self) -> ClassCounts:
         return count_classes(self._p, self._threshold)
@@ -183,6 +219,8 @@ class ResultsModel(QAbstractTableModel):
                 p = self._p_list[row]
                 return "" if math.isnan(p) else f"{p:.3f}"
             if col == COL_TRUTH:
+                if self._pkeys[row] in self.corrections:  # a reviewer's label, marked as such
+                    return f"{self._truth[row] or 'none'} \u270e"
                 return self._truth[row] or ""
             if col == COL_NOTE:
                 return self._errors[row] or self._note(row)
@@ -196,6 +234,12 @@ class ResultsModel(QAbstractTableModel):
             return self.prediction(row)
         if role == CAPTION_ROLE:
             return self.caption(row)
+        if role == CORRECTED_ROLE:
+            return self._pkeys[row] in self.corrections
+        if role == TRUTH_ROLE:
+            return self._truth[row]
+        if role == Qt.ItemDataRole.ForegroundRole and col == COL_TRUTH and self._pkeys[row] in self.corrections:
+            return QBrush(CORRECTED_COLOUR)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._paths[row] + (f"\n{self._errors[row]}" if self._errors[row] else "")
         if role == Qt.ItemDataRole.ForegroundRole and col in (COL_PREDICTION, COL_NOTE):
@@ -266,6 +310,8 @@ class ResultsModel(QAbstractTableModel):
         self._p_list = [self._p_list[i] for i in p]
         self._p = np.asarray(self._p_list, dtype=np.float64)
         self._truth = [self._truth[i] for i in p]
+        self._folder_truth = [self._folder_truth[i] for i in p]
+        self._pkeys = [self._pkeys[i] for i in p]
         self._errors = [self._errors[i] for i in p]
         self._thumbs = [self._thumbs[i] for i in p]
         self._order = [self._order[i] for i in p]

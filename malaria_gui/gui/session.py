@@ -8,9 +8,9 @@ methods (:class:`JobSink`).
 
 Where the next features go:
 
-- truth corrections with undo: a ``set_truth(row, label)`` here that changes
-  ``results`` (bumping ``results.revision``, so the cached ROC AUC is recomputed) and calls
-  :meth:`Session.rows_changed`, which refreshes counts and metrics;
+- truth corrections with undo: :meth:`Session.set_truth` pushes a command
+  (``corrections.py``) on :attr:`undo_stack`; corrections are keyed by file, so they
+  survive sorting and :meth:`rescore`;
 - switching models and rescoring: :meth:`load_model`, then the rows' paths scored again
   after a :meth:`clear` (``model_changed`` tells every widget);
 - field images: rows carry their field; widgets read ``results``, not the worker;
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoStack
 
 from malaria_gui.engine.labels import DEFAULT_THRESHOLD
 from malaria_gui.engine.metrics import ClassCounts, Metrics
@@ -68,6 +69,7 @@ class Session(QObject):
     folder_added = Signal(str)  # a folder the user added (recent folders)
     message = Signal(str, int)  # a status-bar message and how long to show it (ms)
     imports_warm = Signal()  # scikit-learn and matplotlib are imported: warm-ups may start
+    corrections_changed = Signal()  # a reviewer set, cleared, undid or redid a true label
 
     def __init__(self, jobs: JobSink | None = None, settings: Settings | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -93,6 +95,8 @@ class Session(QObject):
         self._counts_timer = self._coalescing_timer(150, self._emit_counts)
         self._metrics_timer = self._coalescing_timer(120, self.refresh_metrics)
         self._resort_timer = self._coalescing_timer(600, self._resort)
+        self.undo_stack = QUndoStack(self)  # the reviewer's corrections (Ctrl+Z / Ctrl+Shift+Z)
+        self.inputs: list[str] = []  # what the user added since the last clear (rescored as it was)
 
     def _coalescing_timer(self, ms: int, slot) -> QTimer:
         timer = QTimer(self)
@@ -122,6 +126,7 @@ class Session(QObject):
         paths = [str(p) for p in paths if str(p)]
         if not paths:
             return
+        self.inputs += paths
         self.ticket += 1
         if self.jobs is not None:
             self.jobs.add_paths(self.generation, paths, self.ticket)
@@ -148,6 +153,7 @@ class Session(QObject):
     def clear(self) -> None:
         """Forget every row; a running batch is cancelled and its late chunks are ignored."""
         self.generation += 1
+        self.inputs = []
         if self.jobs is not None:
             self.jobs.reset(self.generation)
         self.results.clear()
@@ -218,7 +224,7 @@ class Session(QObject):
         self.progress.emit(self.run_done, self.run_total, self.elapsed)
         if not self._counts_timer.isActive():
             self._counts_timer.start()
-        if any(r.truth is not None for r in rows) and not self._metrics_timer.isActive():
+        if (any(r.truth is not None for r in rows) or self.corrections) and not self._metrics_timer.isActive():
             # While scoring, the matrix is redrawn at most about every two seconds.
             self._metrics_timer.start(2000 if self.busy else 120)
         if self.results.sort_key()[0] != SORT_INPUT and not self._resort_timer.isActive():
@@ -330,12 +336,54 @@ class Session(QObject):
         self.metrics = self.current_metrics(auc=not self.busy)
         self.metrics_changed.emit(self.metrics, self.busy)
 
+    # ---- the reviewer's corrections (see corrections.py) -------------------------------
+    @property
+    def corrections(self) -> dict[str, str | None]:
+        """Path key -> the reviewer's true label (None: cleared); kept across clear and rescore."""
+        return self.results.corrections
+
+    def set_truth(self, rows: list[int], label: str | None) -> None:
+        """Set the true label of rows of ``results`` (None clears it), as one undoable step."""
+        from malaria_gui.gui.corrections import SetTruth
+
+        rows = [r for r in rows if 0 <= r < self.results.rowCount()]
+        if not rows:
+            return
+        command = SetTruth(self.results, rows, label, self._on_corrections_changed)
+        if not command.is_noop():
+            self.undo_stack.push(command)  # push() runs redo(), which applies it
+
+    def _on_corrections_changed(self) -> None:
+        if self.proxy.depends_on_threshold():  # misclassified / matrix-cell filters read the truth
+            self.proxy.refilter()
+        if self.results.sort_key()[0] != SORT_INPUT:
+            self._resort_timer.start()
+        self.rows_changed()
+        self.corrections_changed.emit()
+
+    def has_unsaved_corrections(self) -> bool:
+        return bool(self.corrections) and not self.undo_stack.isClean()
+
+    def save_corrections(self, path: Path) -> None:
+        """Write the corrections CSV (``path,truth``) that ``malaria-gui adapt --corrections`` reads."""
+        from malaria_gui.engine.export import write_corrections
+
+        write_corrections(path, self.corrections)
+        self.undo_stack.setClean()
+
+    def rescore(self, model_path: Path | None) -> None:
+        """Load another model and score what was added again; the corrections are kept."""
+        inputs = list(self.inputs)
+        self.clear()
+        self.load_model(model_path)
+        self.add_paths(inputs)
+
     # ---- export ------------------------------------------------------------------------
     def export_csv(self, path: Path) -> None:
         """The CLI's CSV columns, every file of the session, at the current threshold."""
         from malaria_gui.engine.export import write_csv
 
-        write_csv(path, self.results.results(), self.threshold)
+        write_csv(path, self.results.results(), self.threshold, corrected=self.results.corrected_flags())
 
     def export_report(self, path: Path) -> None:
         from datetime import datetime
@@ -345,4 +393,4 @@ class Session(QObject):
         info = self.model_info
         write_report(path, self.results.results(), self.threshold,
                      model_name=info.name if info else "no model", model_version=info.version if info else "",
-                     date=datetime.now())
+                     date=datetime.now(), corrected=self.results.corrected_flags())
