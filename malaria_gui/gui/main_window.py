@@ -21,6 +21,7 @@ from malaria_gui import __version__
 from malaria_gui.engine.discovery import IMAGE_EXTENSIONS
 from malaria_gui.gui.filter_bar import FilterBar
 from malaria_gui.gui.matrix_view import MatrixPanel
+from malaria_gui.gui.model_menu import ModelMenu, remembered_model
 from malaria_gui.gui.model_panel import ModelBanner
 from malaria_gui.gui.preview import PreviewPanel
 from malaria_gui.gui.results_views import ResultsViews
@@ -55,6 +56,8 @@ class MainWindow(QMainWindow):
             signal.connect(self._update_actions)
         session.folder_added.connect(self._on_folder_added)
         session.imports_warm.connect(self._warm_up)
+        if model_path is None:  # no --model: the one picked in the Model menu last time
+            model_path = remembered_model(self.settings)
         self.worker = ScoringWorker(model_path, self)
         session.attach(self.worker)
         self.worker.start()
@@ -158,6 +161,8 @@ class MainWindow(QMainWindow):
                 toolbar.addSeparator()
             else:
                 toolbar.addAction(action)
+        self.model_menu = ModelMenu(self.session, self)
+        menu.addMenu(self.model_menu)
         help_menu = menu.addMenu("&Help")
         self.model_card_action = self._action(help_menu, "&Model card...", self.show_model_card)
         self._action(help_menu, "&About", self.show_about)
