@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from malaria_gui import __version__
 from malaria_gui.engine.discovery import IMAGE_EXTENSIONS
+from malaria_gui.gui.adapt_dialog import AdaptFlow
 from malaria_gui.gui.filter_bar import FilterBar
 from malaria_gui.gui.matrix_view import MatrixPanel
 from malaria_gui.gui.model_menu import ModelMenu, remembered_model
@@ -162,6 +163,10 @@ class MainWindow(QMainWindow):
             else:
                 toolbar.addAction(action)
         self.model_menu = ModelMenu(self.session, self)
+        self.adapt = AdaptFlow(self.session, self)
+        self.model_menu.extra_actions.append(self.adapt.action)
+        self.model_menu.rebuild()
+        self.adapt.finished.connect(lambda _path: self.model_menu.rebuild())
         menu.addMenu(self.model_menu)
         help_menu = menu.addMenu("&Help")
         self.model_card_action = self._action(help_menu, "&Model card...", self.show_model_card)

@@ -78,6 +78,19 @@ class Score:
 
 
 @dataclass(frozen=True, slots=True)
+class Adapt:
+    """Fine-tune ``base_path`` on labelled cells and save it as ``out_path`` (training/adapt.py)."""
+
+    items: tuple[tuple[str, str], ...]  # (path, truth)
+    base_path: str | None
+    out_path: str
+    name: str
+    folds: int = 5
+    seed: int = 0
+    epochs: int | None = None  # None: adapt's default
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     pass
 
@@ -124,6 +137,25 @@ class ChunkReady:
 @dataclass(frozen=True, slots=True)
 class BatchFinished:
     generation: int
+    cancelled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptProgress:
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptDone:
+    report_text: str  # format_report's before/after table
+    saved_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptFailed:
+    message: str  # for the user, as it stands
     cancelled: bool
 
 
@@ -178,6 +210,36 @@ class Service:
 
     def reset(self) -> None:
         self.seen.clear()
+
+    def adapt(self, job: Adapt) -> None:
+        """Adapt and save a lab model; progress at most every 0.2 s, then done or failed."""
+        from malaria_gui.engine.discovery import ImageItem
+        from malaria_gui.training.adapt import AdaptCancelled, AdaptError, adapt, format_report, save_lab_model
+
+        last = [0.0]
+
+        def progress(stage: str, done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] > 0.2 or done >= total:
+                last[0] = now
+                self.send(AdaptProgress(stage, done, total))
+
+        items = [ImageItem(Path(path), truth) for path, truth in job.items]
+        kwargs = {} if job.epochs is None else {"epochs": job.epochs}
+        try:
+            result = adapt(items, job.base_path, folds=job.folds, seed=job.seed, progress=progress,
+                           cancel=self.cancel, name=job.name, **kwargs)
+            saved = save_lab_model(result, job.out_path)
+        except AdaptCancelled:
+            self.send(AdaptFailed("adaptation cancelled; nothing was saved", True))
+            return
+        except AdaptError as exc:
+            self.send(AdaptFailed(str(exc), False))
+            return
+        except OSError as exc:
+            self.send(AdaptFailed(f"could not save the lab model: {exc.strerror or exc}", False))
+            return
+        self.send(AdaptDone(format_report(result), str(saved)))
 
     def _scan(self, generation: int, paths: list[str]) -> list:
         from malaria_gui.engine.discovery import iter_images
@@ -263,6 +325,8 @@ def serve(conn, cancel) -> None:
                 service.reset()
             elif isinstance(job, Score):
                 service.score(job)
+            elif isinstance(job, Adapt):
+                service.adapt(job)
         except Exception as exc:  # the process must survive anything a job does
             conn.send(ModelFailed(f"unexpected error: {type(exc).__name__}: {exc}"))
         conn.send(JobDone())

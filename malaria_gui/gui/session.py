@@ -70,6 +70,9 @@ class Session(QObject):
     message = Signal(str, int)  # a status-bar message and how long to show it (ms)
     imports_warm = Signal()  # scikit-learn and matplotlib are imported: warm-ups may start
     corrections_changed = Signal()  # a reviewer set, cleared, undid or redid a true label
+    adapt_progress = Signal(str, int, int)  # stage, done, total (adaptation runs in the scoring process)
+    adapt_done = Signal(str, str)  # the before/after report, the saved lab model's path
+    adapt_failed = Signal(str, bool)  # message for the user, cancelled
 
     def __init__(self, jobs: JobSink | None = None, settings: Settings | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -119,6 +122,9 @@ class Session(QObject):
         worker.idle.connect(self.on_idle)
         worker.crashed.connect(self.on_crashed)
         worker.imports_warm.connect(self.imports_warm)
+        worker.adapt_progress.connect(self.adapt_progress)
+        worker.adapt_done.connect(self.adapt_done)
+        worker.adapt_failed.connect(self.adapt_failed)
 
     # ---- asking for work -----------------------------------------------------------
     def add_paths(self, paths: list[str]) -> None:
@@ -370,6 +376,26 @@ class Session(QObject):
 
         write_corrections(path, self.corrections)
         self.undo_stack.setClean()
+
+    def labelled_items(self) -> list[tuple[str, str]]:
+        """(path, truth) of every readable row with a true label (folder's or reviewer's)."""
+        m = self.results
+        return [(m.path(r), t) for r, t in enumerate(m.truths()) if t is not None and m.error(r) is None]
+
+    def start_adapt(self, out_path: Path, name: str, *, folds: int = 5, seed: int = 0,
+                    epochs: int | None = None) -> None:
+        """Adapt the model in use to the labelled rows, in the scoring process; the answer comes
+        as ``adapt_done`` or ``adapt_failed``, and :meth:`cancel_adapt` stops it."""
+        from malaria_gui.gui.scoring_process import Adapt
+
+        base = self.model_info.path if self.model_info is not None else None
+        job = Adapt(tuple(self.labelled_items()), base, str(out_path), name, folds, seed, epochs)
+        if self.jobs is not None:
+            self.jobs.adapt(job)
+
+    def cancel_adapt(self) -> None:
+        if self.jobs is not None:
+            self.jobs.cancel()
 
     def rescore(self, model_path: Path | None) -> None:
         """Load another model and score what was added again; the corrections are kept."""
