@@ -24,6 +24,7 @@ from malaria_gui.gui.filter_bar import FilterBar
 from malaria_gui.gui.matrix_view import MatrixPanel
 from malaria_gui.gui.model_menu import ModelMenu, remembered_model
 from malaria_gui.gui.model_panel import ModelBanner
+from malaria_gui.gui.ood_notice import OODNotice
 from malaria_gui.gui.preview import PreviewPanel
 from malaria_gui.gui.results_views import ResultsViews
 from malaria_gui.gui.review import ReviewActions
@@ -99,6 +100,8 @@ class MainWindow(QMainWindow):
         side_layout.addWidget(line)
         self.summary = SummaryLabel(session)
         side_layout.addWidget(self.summary)
+        self.ood_notice = OODNotice(session)
+        side_layout.addWidget(self.ood_notice)
         self.matrix = MatrixPanel(session)
         side_layout.addWidget(self.matrix)
         side_layout.addStretch(1)

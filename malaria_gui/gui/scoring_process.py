@@ -141,6 +141,14 @@ class BatchFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class OODChecked:
+    """After a score job: do its cells look like the model's training cells (engine/ood.py)?"""
+
+    generation: int
+    message: str  # the warning, or "" when they do (or the card cannot tell)
+
+
+@dataclass(frozen=True, slots=True)
 class AdaptProgress:
     stage: str
     done: int
@@ -286,6 +294,7 @@ class Service:
             return
         self.send(BatchStarted(generation, len(items)))
         rows: list[Row] = []
+        scored: list[Row] = []  # the whole job's rows, for the out-of-distribution check
 
         def to_rows(pixels: np.ndarray, good: list[int], results: list) -> None:
             """Thumbnails from the pixels the model was given: nothing is decoded twice."""
@@ -298,9 +307,22 @@ class Service:
 
         for _ in score(items, self.classifier, batch_size=job.batch_size, cancel=cancel, on_batch=to_rows):
             self.send(ChunkReady(generation, list(rows)))
+            scored += rows
             if cancel.is_set():
                 break
         self.send(BatchFinished(generation, cancel.is_set()))
+        if not cancel.is_set():
+            self._check_ood(generation, scored)
+
+    def _check_ood(self, generation: int, scored: list[Row]) -> None:
+        """Re-read a sample of the job's cells (~0.5-1 s) here, never in the window."""
+        from malaria_gui.engine.ood import check_results
+
+        try:
+            check = check_results(scored, self.classifier)
+        except Exception:  # a nicety: a failed check must never cost the results
+            return
+        self.send(OODChecked(generation, (check.message() or "") if check is not None else ""))
 
 
 def serve(conn, cancel) -> None:

@@ -71,6 +71,7 @@ class Session(QObject):
     imports_warm = Signal()  # scikit-learn and matplotlib are imported: warm-ups may start
     corrections_changed = Signal()  # a reviewer set, cleared, undid or redid a true label
     adapt_progress = Signal(str, int, int)  # stage, done, total (adaptation runs in the scoring process)
+    ood_changed = Signal(str)  # the out-of-distribution warning for the rows on screen, or ""
     adapt_done = Signal(str, str)  # the before/after report, the saved lab model's path
     adapt_failed = Signal(str, bool)  # message for the user, cancelled
 
@@ -100,6 +101,7 @@ class Session(QObject):
         self._resort_timer = self._coalescing_timer(600, self._resort)
         self.undo_stack = QUndoStack(self)  # the reviewer's corrections (Ctrl+Z / Ctrl+Shift+Z)
         self.inputs: list[str] = []  # what the user added since the last clear (rescored as it was)
+        self.ood_warning = ""  # set when any scored job's cells looked unlike the model's training cells
 
     def _coalescing_timer(self, ms: int, slot) -> QTimer:
         timer = QTimer(self)
@@ -123,6 +125,7 @@ class Session(QObject):
         worker.crashed.connect(self.on_crashed)
         worker.imports_warm.connect(self.imports_warm)
         worker.adapt_progress.connect(self.adapt_progress)
+        worker.ood_checked.connect(self.on_ood_checked)
         worker.adapt_done.connect(self.adapt_done)
         worker.adapt_failed.connect(self.adapt_failed)
 
@@ -160,6 +163,9 @@ class Session(QObject):
         """Forget every row; a running batch is cancelled and its late chunks are ignored."""
         self.generation += 1
         self.inputs = []
+        if self.ood_warning:
+            self.ood_warning = ""
+            self.ood_changed.emit("")
         if self.jobs is not None:
             self.jobs.reset(self.generation)
         self.results.clear()
@@ -244,6 +250,13 @@ class Session(QObject):
         """The worker has no job left: the run ends once it has dealt with our last ticket."""
         if ticket >= self.ticket and self.busy:
             self._finish_run(cancelled=self.last_run_cancelled)
+
+    def on_ood_checked(self, generation: int, message: str) -> None:
+        """A job's verdict; one warning stands for the session until it is cleared."""
+        if generation == self.generation and message and not self.ood_warning:
+            self.ood_warning = message
+            self.ood_changed.emit(message)
+            self.message.emit(f"Warning: {message}", 20_000)
 
     def on_crashed(self, message: str) -> None:
         self.last_crash = message

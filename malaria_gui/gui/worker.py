@@ -24,7 +24,7 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 
 from malaria_gui.gui.scoring_process import (
-    Adapt, AdaptDone, AdaptFailed, AdaptProgress,
+    Adapt, AdaptDone, AdaptFailed, AdaptProgress, OODChecked,
 )
 from malaria_gui.gui.scoring_process import (
     BATCH_SIZE, BatchFinished, BatchStarted, ChunkReady, FolderAdded, JobDone, LoadModel, ModelFailed, ModelLoading,
@@ -59,6 +59,7 @@ class ScoringWorker(QThread):
     crashed = Signal(str)  # the scoring process died; a new one is loading the model
     imports_warm = Signal()  # scikit-learn and matplotlib's canvas are imported (by a spare thread)
     adapt_progress = Signal(str, int, int)  # stage, done, total
+    ood_checked = Signal(int, str)  # generation, warning ("" when the cells look familiar)
     adapt_done = Signal(str, str)  # the before/after report, the saved lab model's path
     adapt_failed = Signal(str, bool)  # message, cancelled
 
@@ -217,6 +218,8 @@ class ScoringWorker(QThread):
                 self.chunk_ready.emit(generation, rows)
             case BatchFinished(generation, cancelled):
                 self.batch_finished.emit(generation, cancelled)
+            case OODChecked(generation, message):
+                self.ood_checked.emit(generation, message)
             case AdaptProgress(stage, done, total):
                 self.adapt_progress.emit(stage, done, total)
             case AdaptDone(report_text, saved_path):

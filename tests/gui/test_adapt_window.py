@@ -71,3 +71,34 @@ def test_too_few_cells_is_the_engines_message(qtbot, window, quick_adapt, labell
 def test_file_names_for_lab_models():
     assert file_name_for("my lab/1") == "my_lab_1"
     assert file_name_for("../..") == "lab-model"
+
+
+def test_cells_unlike_the_models_show_a_notice_after_the_run(qtbot, make_window, tmp_path, tiny_model_path):
+    """The check runs in the scoring process against the card's description (1,000 cells)."""
+    import json
+    import shutil
+
+    from malaria_gui.engine import ood
+    from malaria_gui.engine.preprocess import prepare
+    from malaria_gui.training.augment import other_lab_shift
+
+    rng = np.random.default_rng(0)
+    described = tmp_path / "described.keras"
+    shutil.copyfile(tiny_model_path, described)
+    import keras
+
+    batch = np.stack([prepare(synthetic_cell(rng, i % 2 == 0), 32) for i in range(1000)])
+    card = {"name": "described", "version": "1", "threshold": 0.5,
+            "ood": ood.describe(keras.saving.load_model(described), batch)}
+    (tmp_path / "described.card.json").write_text(json.dumps(card))
+    familiar, shifted = tmp_path / "familiar", tmp_path / "shifted"
+    for i in range(30):
+        write_rgb(familiar / f"c{i}.png", synthetic_cell(rng, i % 2 == 0))
+        write_rgb(shifted / f"c{i}.png", other_lab_shift(synthetic_cell(rng, i % 2 == 0)))
+    window = make_window(described)
+    score_and_wait(qtbot, window, [familiar])
+    assert not window.ood_notice.isVisible() and window.session.ood_warning == ""
+    score_and_wait(qtbot, window, [shifted])
+    assert window.ood_notice.isVisible() and "look unlike the cells" in window.ood_notice.text()
+    window.session.clear()
+    assert not window.ood_notice.isVisible()
