@@ -10,6 +10,7 @@ whole multi-selection at once.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 from PySide6.QtGui import QUndoCommand
@@ -25,8 +26,10 @@ class SetTruth(QUndoCommand):
     def __init__(self, model: ResultsModel, rows: list[int], label: str | None,
                  changed: Callable[[], None]) -> None:
         super().__init__()
-        self._model = model
-        self._changed = changed
+        # Weak: the stack (a child of the session) owns this command; strong references back
+        # to the session would make a cycle through C++ that Python's collector cannot see.
+        self._model = weakref.ref(model)
+        self._changed = weakref.WeakMethod(changed)
         self._before: dict[str, object] = {}
         self._after: dict[str, object] = {}
         for row in rows:
@@ -48,11 +51,14 @@ class SetTruth(QUndoCommand):
         self._apply(self._before)
 
     def _apply(self, values: dict[str, object]) -> None:
-        corrections = self._model.corrections
+        model, changed = self._model(), self._changed()
+        if model is None or changed is None:
+            return
+        corrections = model.corrections
         for key, value in values.items():
             if value is _MISSING:
                 corrections.pop(key, None)
             else:
                 corrections[key] = value  # type: ignore[assignment]
-        self._model.apply_corrections(set(values))
-        self._changed()
+        model.apply_corrections(set(values))
+        changed()
