@@ -45,8 +45,11 @@ class PreviewPanel(QWidget):
         """Show one row of the session's results (a row of ``session.results``)."""
         results = self._session.results
         p = results.probabilities()[row]
+        truth = results.truths()[row]
+        if results.is_corrected(row):  # the reviewer's label, not the folder's
+            truth = f"{truth or 'none'} (corrected)"
         self.show_item(results.path(row), None if p != p else float(p), results.error(row),
-                       results.truths()[row], results.prediction(row))
+                       truth, results.prediction(row))
 
     def show_item(self, path: str, p_parasitized: float | None, error: str | None, truth: str | None,
                   prediction: str | None) -> None:

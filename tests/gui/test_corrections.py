@@ -8,7 +8,7 @@ from malaria_gui.engine.labels import PARASITIZED, UNINFECTED, path_key
 from malaria_gui.gui.results_model import COL_TRUTH, CORRECTED_ROLE, SORT_P
 from malaria_gui.training.adapt import read_corrections
 
-from test_session import info, rows, run, session  # noqa: F401  (the session fixture)
+from test_session import rows, run, session  # noqa: F401  (the session fixture)
 
 P, U = PARASITIZED, UNINFECTED
 

@@ -27,6 +27,7 @@ def shown_truths(window) -> list[str]:
 
 
 def test_keys_on_a_multi_selection_relabel_and_ctrl_z_restores(qtbot, window, labelled_folder, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)  # on close
     score_and_wait(qtbot, window, [labelled_folder])
     table = window.results_views.table
     proxy = window.session.proxy
@@ -40,6 +41,7 @@ def test_keys_on_a_multi_selection_relabel_and_ctrl_z_restores(qtbot, window, la
     for r in uninfected_rows:
         assert proxy.index(r, COL_TRUTH).data().startswith(PARASITIZED)
         assert proxy.index(r, COL_TRUTH).data(CORRECTED_ROLE)
+    assert "True label: Parasitized (corrected)" in window.preview.caption.text()  # the current row, shown again
     after = window.matrix.metrics.confusion
     assert sum(after[0]) == sum(confusion[0]) + 3 and sum(after[1]) == sum(confusion[1]) - 3
     assert window.save_corrections_action.isEnabled()
@@ -59,8 +61,6 @@ def test_keys_on_a_multi_selection_relabel_and_ctrl_z_restores(qtbot, window, la
     select_rows(gallery, uninfected_rows[:1])
     window.review.mark_uninfected.trigger()
     assert not proxy.index(uninfected_rows[0], COL_TRUTH).data(CORRECTED_ROLE)  # back to its folder label
-    window.grab().save(str(labelled_folder.parent / "review.png"))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
 
 
 def test_saving_corrections_and_the_offer_on_close(qtbot, make_window, labelled_folder, tmp_path, monkeypatch):
