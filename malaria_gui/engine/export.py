@@ -21,6 +21,7 @@ from malaria_gui.engine.scorer import Result
 CSV_COLUMNS = ("path", "prediction", "p_parasitized", "error", "warning", "model", "threshold")
 TRUTH_COLUMN = "truth"
 NOT_SCORED = "not scored (cancelled)"
+CORRECTED_COLUMN = "corrected"  # "yes" where a reviewer set the truth in the window; always last
 
 _UMASK = os.umask(0o022)  # reading the umask means setting it: done once, at import
 os.umask(_UMASK)
@@ -116,19 +117,23 @@ def model_label(name: str, version: str) -> str:
     return f"{name} {version}".strip()
 
 
-def csv_text(results: Sequence[Result], threshold: float, model: str = "") -> str:
+def csv_text(results: Sequence[Result], threshold: float, model: str = "",
+             corrected: Sequence[bool] | None = None) -> str:
     """One row per input file; ``truth`` is added when any file's class is known.
 
     ``model`` is :func:`model_label`'s text; the threshold is written at full precision
-    (``repr``), so the file says exactly which cut-off made each prediction.
+    (``repr``), so the file says exactly which cut-off made each prediction. ``corrected``
+    (one flag per result, from the window's review) adds ``truth`` and a last ``corrected``
+    column, so a reader can tell a reviewer's label from a folder name's.
     """
-    labelled = any(r.truth is not None for r in results)
-    columns = CSV_COLUMNS + ((TRUTH_COLUMN,) if labelled else ())
+    labelled = corrected is not None or any(r.truth is not None for r in results)
+    columns = (CSV_COLUMNS + ((TRUTH_COLUMN,) if labelled else ())
+               + ((CORRECTED_COLUMN,) if corrected is not None else ()))
     cut = repr(float(threshold))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    for r in results:
+    for i, r in enumerate(results):
         row = [
             _cell(str(r.path)),
             r.prediction(threshold) or "",
@@ -140,12 +145,15 @@ def csv_text(results: Sequence[Result], threshold: float, model: str = "") -> st
         ]
         if labelled:
             row.append(r.truth or "")
+        if corrected is not None:
+            row.append("yes" if corrected[i] else "")
         writer.writerow(row)
     return out.getvalue()
 
 
-def write_csv(path: str | os.PathLike[str], results: Sequence[Result], threshold: float, model: str = "") -> None:
-    atomic_write(path, csv_text(results, threshold, model).encode("utf-8"))
+def write_csv(path: str | os.PathLike[str], results: Sequence[Result], threshold: float, model: str = "",
+              corrected: Sequence[bool] | None = None) -> None:
+    atomic_write(path, csv_text(results, threshold, model, corrected).encode("utf-8"))
 
 
 def unscored_results(items: Iterable, reason: str = NOT_SCORED) -> list[Result]:
@@ -185,3 +193,18 @@ def default_export_name(paths: Sequence[str | os.PathLike[str]], suffix: str = "
         name = Path(os.path.abspath(next(iter(folders)))).name
     name = re.sub(r"[^\w.-]+", "_", name).strip("._")[:60]
     return f"results-{name}-{day.isoformat()}{suffix}" if name else f"results-{day.isoformat()}{suffix}"
+
+
+def corrections_text(corrections: dict[str, str | None]) -> str:
+    """A corrections CSV (``path,truth``), the file ``malaria-gui adapt --corrections`` reads;
+    a cleared label is written with an empty truth (adapt leaves such rows out)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("path", TRUTH_COLUMN))
+    for path in sorted(corrections):
+        writer.writerow((path, corrections[path] or ""))
+    return out.getvalue()
+
+
+def write_corrections(path: str | os.PathLike[str], corrections: dict[str, str | None]) -> None:
+    atomic_write(path, corrections_text(corrections).encode("utf-8"))

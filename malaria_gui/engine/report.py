@@ -140,9 +140,11 @@ def fields_html(fields: Sequence, threshold: float,
 def report_html(results: Sequence[Result], threshold: float, *, model_name: str, model_version: str,
                 date: datetime | None = None, title: str = "Malaria cell screening report",
                 fields: Sequence | None = None,
-                field_images: Mapping[str, tuple[int, int, bytes]] | None = None) -> str:
+                field_images: Mapping[str, tuple[int, int, bytes]] | None = None,
+                corrected: Sequence[bool] | None = None) -> str:
     """The report as a string: summary, matrix and metrics (labelled input), whole fields
-    (``fields``: engine FieldResults; ``field_images``: display copies by path), per-file table."""
+    (``fields``: engine FieldResults; ``field_images``: display copies by path), per-file table.
+    ``corrected`` (one flag per result) adds a last column marking the reviewer's labels."""
     e = html.escape
     date = date or datetime.now()
     counts = count_classes([r.p_parasitized for r in results], threshold)
@@ -174,9 +176,10 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
                 f"<table>{rows}</table></div>"]
     if fields:
         out += fields_html(fields, threshold, field_images)
-    labelled = any(r.truth is not None for r in results)
+    labelled = corrected is not None or any(r.truth is not None for r in results)
     out += ["<h2>Files</h2><table><tr><th>#</th><th>File</th><th>Prediction</th><th>P(Parasitized)</th>"
-            + ("<th>True label</th>" if labelled else "") + "<th>Error</th><th>Warning</th></tr>"]
+            + ("<th>True label</th>" if labelled else "") + "<th>Error</th><th>Warning</th>"
+            + ("<th>Corrected</th>" if corrected is not None else "") + "</tr>"]
     for i, r in enumerate(results, 1):
         prediction = r.prediction(threshold)
         wrong = labelled and prediction is not None and r.truth is not None and r.truth != prediction
@@ -185,7 +188,8 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         pred_cell = f"<td class='{prediction}'>{prediction}</td>" if prediction else "<td class='error'>unreadable</td>"
         out.append(f"<tr{cls}><td>{i}</td><td title='{e(str(r.path))}'>{e(str(r.path))}</td>{pred_cell}<td>{p}</td>"
                    + (f"<td>{e(r.truth or '')}</td>" if labelled else "")
-                   + f"<td class='error'>{e(r.error or '')}</td><td>{e(r.warning or '')}</td></tr>")
+                   + f"<td class='error'>{e(r.error or '')}</td><td>{e(r.warning or '')}</td>"
+                   + (f"<td>{'yes' if corrected[i - 1] else ''}</td>" if corrected is not None else "") + "</tr>")
     out += ["</table>", f"<p class='error'>Written by malaria-gui {e(__version__)}. A screening aid: "
             "a trained person confirms every result.</p></body></html>"]
     return "\n".join(out)
@@ -194,8 +198,9 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
 def write_report(path: str | os.PathLike[str], results: Sequence[Result], threshold: float, *,
                  model_name: str, model_version: str, date: datetime | None = None,
                  fields: Sequence | None = None,
-                 field_images: Mapping[str, tuple[int, int, bytes]] | None = None) -> None:
+                 field_images: Mapping[str, tuple[int, int, bytes]] | None = None,
+                 corrected: Sequence[bool] | None = None) -> None:
     """Write the report atomically: a reader sees the old file or the whole new one."""
     text = report_html(results, threshold, model_name=model_name, model_version=model_version, date=date,
-                       fields=fields, field_images=field_images)
+                       fields=fields, field_images=field_images, corrected=corrected)
     atomic_write(path, text.encode("utf-8"))

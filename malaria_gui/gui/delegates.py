@@ -7,7 +7,8 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPen
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from malaria_gui.gui.results_model import (
-    CAPTION_ROLE, COL_FILE, COL_NOTE, PREDICTION_ROLE, PROBABILITY_ROLE, TRUTH_ROLE, class_colour,
+    CAPTION_ROLE, COL_FILE, COL_NOTE, CORRECTED_COLOUR, CORRECTED_ROLE, PREDICTION_ROLE, PROBABILITY_ROLE, TRUTH_ROLE,
+    class_colour,
 )
 from malaria_gui.gui.scoring_process import THUMB_SIZE
 
@@ -90,6 +91,12 @@ class GalleryTileDelegate(QStyledItemDelegate):
         warning = index.siblingAtColumn(COL_NOTE).data(Qt.ItemDataRole.DecorationRole)
         if warning is not None:  # not a single cell: the table's warning icon, top left
             painter.drawPixmap(image_rect.left() + 1, image_rect.top() + 1, warning.pixmap(16, 16))
+        corrected = bool(index.data(CORRECTED_ROLE))
+        if corrected:  # a reviewer's label: its first letter on a badge, bottom right
+            badge = QRect(image_rect.right() - 15, image_rect.bottom() - 15, 16, 16)
+            painter.fillRect(badge, CORRECTED_COLOUR)
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, (truth or "-")[0])
         font = painter.font()
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
         painter.setFont(font)
@@ -97,7 +104,8 @@ class GalleryTileDelegate(QStyledItemDelegate):
         top = image_rect.bottom() + 4
         lines = [(index.data(CAPTION_ROLE) or "", colour)]
         if truth is not None:
-            lines.append(((f"\N{BALLOT X} true: {truth}" if mistake else f"true: {truth}"),
+            mark = " \N{LOWER RIGHT PENCIL}" if corrected else ""
+            lines.append(((f"\N{BALLOT X} true: {truth}{mark}" if mistake else f"true: {truth}{mark}"),
                           MISTAKE_COLOUR if mistake else option.palette.color(option.palette.ColorRole.Text)))
         name = index.siblingAtColumn(COL_FILE).data() or ""
         lines.append((painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, rect.width() - 4),

@@ -23,7 +23,7 @@ class GalleryView(QListView):
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(500)
         self.setSpacing(2)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # P/U/0 act on many
         self.tiles = GalleryTileDelegate(self)
         self.setItemDelegate(self.tiles)
         self.setGridSize(self.tiles.tile)

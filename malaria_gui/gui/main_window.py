@@ -19,13 +19,17 @@ from PySide6.QtWidgets import (
 
 from malaria_gui import __version__
 from malaria_gui.engine.discovery import IMAGE_EXTENSIONS
+from malaria_gui.gui.adapt_dialog import AdaptFlow
 from malaria_gui.gui.field_summary import FieldSummary
 from malaria_gui.gui.field_view import FieldPanel
 from malaria_gui.gui.filter_bar import FilterBar
 from malaria_gui.gui.matrix_view import MatrixPanel
+from malaria_gui.gui.model_menu import ModelMenu, remembered_model
 from malaria_gui.gui.model_panel import ModelBanner
+from malaria_gui.gui.ood_notice import OODNotice
 from malaria_gui.gui.preview import PreviewPanel
 from malaria_gui.gui.results_views import ResultsViews
+from malaria_gui.gui.review import ReviewActions
 from malaria_gui.gui.session import Session
 from malaria_gui.gui.settings import Settings
 from malaria_gui.gui.status_bar import StatusBar
@@ -56,6 +60,8 @@ class MainWindow(QMainWindow):
             signal.connect(self._update_actions)
         session.folder_added.connect(self._on_folder_added)
         session.imports_warm.connect(self._warm_up)
+        if model_path is None:  # no --model: the one picked in the Model menu last time
+            model_path = remembered_model(self.settings)
         self.worker = ScoringWorker(model_path, self)
         session.attach(self.worker)
         self.worker.start()
@@ -106,6 +112,8 @@ class MainWindow(QMainWindow):
         side_layout.addWidget(self.summary)
         self.field_summary = FieldSummary(session)
         side_layout.addWidget(self.field_summary)
+        self.ood_notice = OODNotice(session)
+        side_layout.addWidget(self.ood_notice)
         self.matrix = MatrixPanel(session)
         side_layout.addWidget(self.matrix)
         side_layout.addStretch(1)
@@ -117,6 +125,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.status = StatusBar(session)
         self.setStatusBar(self.status)
+        self.review = ReviewActions(session, self.results_views.selected_rows, self)
+        for widget in (self.results_views.table, self.results_views.gallery, self.preview):
+            self.review.install(widget)
+        self.preview.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # P/U/0 also act after clicking the preview
         self.resize(1200, 760)
 
     def _build_menus(self) -> None:
@@ -133,6 +145,7 @@ class MainWindow(QMainWindow):
                                               QKeySequence("Ctrl+E"))
         self.export_report_action = self._action(file_menu, "Export &report (HTML)...", self.export_report_dialog,
                                                  QKeySequence("Ctrl+Shift+E"))
+        self.save_corrections_action = self._action(file_menu, "Save co&rrections...", self.save_corrections_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "Load another &model...", self.open_model_dialog)
         self.clear_action = self._action(file_menu, "&Clear session", self.session.clear,
@@ -143,6 +156,11 @@ class MainWindow(QMainWindow):
         self.cancel_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.cancel_action.triggered.connect(self.session.cancel)
         self.addAction(self.cancel_action)
+        edit_menu = menu.addMenu("&Edit")
+        edit_menu.addActions([self.review.undo, self.review.redo])
+        edit_menu.addSeparator()
+        edit_menu.addActions(self.review.marks)
+        self.session.corrections_changed.connect(self._update_actions)
         view_menu = menu.addMenu("&View")
         gallery_action = view_menu.addAction("&Gallery")
         gallery_action.setCheckable(True)
@@ -169,6 +187,12 @@ class MainWindow(QMainWindow):
                 toolbar.addSeparator()
             else:
                 toolbar.addAction(action)
+        self.model_menu = ModelMenu(self.session, self)
+        self.adapt = AdaptFlow(self.session, self)
+        self.model_menu.extra_actions.append(self.adapt.action)
+        self.model_menu.rebuild()
+        self.adapt.finished.connect(lambda _path: self.model_menu.rebuild())
+        menu.addMenu(self.model_menu)
         help_menu = menu.addMenu("&Help")
         self.model_card_action = self._action(help_menu, "&Model card...", self.show_model_card)
         self._action(help_menu, "&About", self.show_about)
@@ -224,6 +248,7 @@ class MainWindow(QMainWindow):
         for action in (self.export_csv_action, self.export_report_action):
             action.setEnabled(has_rows)
         self.model_card_action.setEnabled(self.session.model_info is not None)
+        self.save_corrections_action.setEnabled(bool(self.session.corrections))
 
     def show_gallery(self, on: bool) -> None:
         self.results_views.show_gallery(on)
@@ -326,6 +351,21 @@ class MainWindow(QMainWindow):
             return
         self.status.showMessage(f"Wrote {path}", 6000)
 
+    def save_corrections_dialog(self) -> bool:
+        """Ask where, then write the corrections CSV; False when nothing was written."""
+        if not self.session.corrections:
+            return False
+        start = Path(self.settings.last_dir("export") or Path.home()) / "corrections.csv"
+        path, _ = QFileDialog.getSaveFileName(self, "Save corrections (path,truth)", str(start), "CSV files (*.csv)")
+        if not path:
+            return False
+        path = Path(path)
+        if path.suffix.lower() != ".csv":
+            path = path.with_name(path.name + ".csv")
+        self.settings.set_last_dir("export", str(path.parent))
+        self._export(self.session.save_corrections, path)
+        return not self.session.has_unsaved_corrections()
+
     # ------------------------------------------------------------------ help
     def show_model_card(self) -> None:
         from malaria_gui.gui.model_panel import ModelCardDialog  # opens with the card in plain words
@@ -343,10 +383,25 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event) -> None:
         """Cancel, stop and join the worker so no thread outlives the window."""
+        if self.session.has_unsaved_corrections() and not self._confirm_unsaved_corrections():
+            event.ignore()
+            return
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self.shutdown()
         super().closeEvent(event)
+
+    def _confirm_unsaved_corrections(self) -> bool:
+        """Offer to save the reviewer's corrections; False: the user wants to stay."""
+        n = len(self.session.corrections)
+        answer = QMessageBox.question(
+            self, "Unsaved corrections", f"You corrected the true label of {n} cell{'s' if n != 1 else ''}. "
+            "Save the corrections (a path,truth CSV for adapting the model) before closing?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save_corrections_dialog()
+        return answer == QMessageBox.StandardButton.Discard
 
     def shutdown(self) -> None:
         if self.worker.isRunning():

@@ -97,8 +97,11 @@ class PreviewPanel(QWidget):
             from malaria_gui.gui.field_view import cell_pixmap
 
             crop = cell_pixmap(self._session, row)
+        truth = results.truths()[row]
+        if results.is_corrected(row):  # the reviewer's label, not the folder's
+            truth = f"{truth or 'none'} (corrected)"
         self.show_item(results.path(row), None if p != p else float(p), results.error(row),
-                       results.truths()[row], results.prediction(row), results.warning(row), crop=crop, cell=cell)
+                       truth, results.prediction(row), results.warning(row), crop=crop, cell=cell)
 
     def show_item(self, path: str, p_parasitized: float | None, error: str | None, truth: str | None,
                   prediction: str | None, warning: str | None = None, crop: QPixmap | None = None,

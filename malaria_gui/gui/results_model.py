@@ -29,7 +29,9 @@ HEADERS = ("Image", "File", "Prediction", "P(Parasitized)", "True label", "Note"
 PROBABILITY_ROLE = Qt.ItemDataRole.UserRole + 1  # float, or None for an unreadable file
 PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 2
 CAPTION_ROLE = Qt.ItemDataRole.UserRole + 3
-TRUTH_ROLE = Qt.ItemDataRole.UserRole + 4  # the true label shown (None while truth is off)
+CORRECTED_ROLE = Qt.ItemDataRole.UserRole + 4  # bool: the true label was set by a reviewer
+TRUTH_ROLE = Qt.ItemDataRole.UserRole + 5  # the true label shown (a correction, else the folder's; None while truth is off)
+CORRECTED_COLOUR = QColor("#8e44ad")  # neither class colour: a correction is the reviewer's, not the model's
 
 PARASITIZED_COLOUR = QColor(labels.CLASS_COLOURS[PARASITIZED])
 UNINFECTED_COLOUR = QColor(labels.CLASS_COLOURS[UNINFECTED])
@@ -75,6 +77,8 @@ class ResultsModel(QAbstractTableModel):
         self._p = np.empty(0, dtype=np.float64)  # NaN for unreadable files
         self._p_list: list[float] = []
         self._truth: list[str | None] = []
+        self._pkeys: list[str] = []  # engine path keys (+ "#cell" in a field): corrections are keyed by them
+        self.corrections: dict[str, str | None] = {}  # path key -> the reviewer's label (None: cleared)
         self._errors: list[str | None] = []
         self._thumbs: list[bytes | None] = []
         self._warnings: list[str | None] = []  # "does not look like a single cell"
@@ -122,8 +126,10 @@ class ResultsModel(QAbstractTableModel):
             self._paths.append(row.path)
             self._names.append(Path(row.path).name)
             self._p_list.append(math.nan if row.p_parasitized is None else float(row.p_parasitized))
+            key = _correction_key(row)
+            self._pkeys.append(key)
             self._item_truth.append(row.truth)
-            self._truth.append(row.truth if self._use_truth else None)
+            self._truth.append(self._shown_truth(key, row.truth))
             self._truth_folders.append(row.truth_folder)
             self._errors.append(row.error)
             self._warnings.append(row.warning)
@@ -145,7 +151,8 @@ class ResultsModel(QAbstractTableModel):
                 continue  # a scored row is never replaced by an unscored one
             self._p_list[i] = math.nan if row.p_parasitized is None else float(row.p_parasitized)
             self._item_truth[i] = row.truth
-            self._truth[i] = row.truth if self._use_truth else None
+            self._pkeys[i] = _correction_key(row)
+            self._truth[i] = self._shown_truth(self._pkeys[i], row.truth)
             self._truth_folders[i] = row.truth_folder
             self._errors[i], self._warnings[i], self._thumbs[i] = row.error, row.warning, row.thumb
             self._field_rows += (row.cell is not None) - (self._cells[i] is not None)
@@ -162,7 +169,7 @@ class ResultsModel(QAbstractTableModel):
         self._truth, self._errors, self._thumbs, self._order = [], [], [], []
         self._cells, self._boxes, self._contours = [], [], []
         self._field_rows = 0
-        self._warnings, self._item_truth, self._truth_folders = [], [], []
+        self._warnings, self._item_truth, self._truth_folders, self._pkeys = [], [], [], []
         self._by_key = {}
         self._pixmaps.clear()
         self.revision += 1
@@ -201,7 +208,7 @@ class ResultsModel(QAbstractTableModel):
         if on == self._use_truth:
             return
         self._use_truth = on
-        self._truth = list(self._item_truth) if on else [None] * len(self._item_truth)
+        self._truth = [self._shown_truth(k, t) for k, t in zip(self._pkeys, self._item_truth)]
         self.revision += 1
         if self._paths:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self._paths) - 1, len(HEADERS) - 1))
@@ -235,6 +242,33 @@ class ResultsModel(QAbstractTableModel):
     def path(self, row: int) -> str:
         return self._paths[row]
 
+    def key(self, row: int) -> str:
+        return self._pkeys[row]
+
+    def folder_truth(self, row: int) -> str | None:
+        return self._item_truth[row]
+
+    def _shown_truth(self, key: str, folder_truth: str | None) -> str | None:
+        """A reviewer's label wins; else the folder's, unless truth from folder names is off."""
+        if key in self.corrections:
+            return self.corrections[key]
+        return folder_truth if self._use_truth else None
+
+    def is_corrected(self, row: int) -> bool:
+        return self._pkeys[row] in self.corrections
+
+    def apply_corrections(self, keys: set[str]) -> None:
+        """Re-read the truth of the rows whose file is in ``keys`` from :attr:`corrections`
+        (after a reviewer's change or its undo); views, counts and metrics then follow."""
+        changed = []
+        for row, key in enumerate(self._pkeys):
+            if key in keys:
+                self._truth[row] = self._shown_truth(key, self._item_truth[row])
+                changed.append(row)
+        if changed:
+            self.revision += 1
+            self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), len(HEADERS) - 1))
+
     def results(self) -> list[Result]:
         """The session as engine Results, in input order (for CSV and report export)."""
         rows = sorted(range(len(self._paths)), key=self._order.__getitem__)
@@ -243,6 +277,11 @@ class ResultsModel(QAbstractTableModel):
                    self._errors[i], self._truth[i], self._warnings[i])
             for i in rows
         ]
+
+    def corrected_flags(self) -> list[bool]:
+        """Whether each row's truth is a reviewer's, in the order of :meth:`results`."""
+        rows = sorted(range(len(self._paths)), key=self._order.__getitem__)
+        return [self._pkeys[i] in self.corrections for i in rows]
 
     def counts(self) -> ClassCounts:
         return count_classes(self._p, self._threshold)
@@ -333,6 +372,8 @@ class ResultsModel(QAbstractTableModel):
                 p = self._p_list[row]
                 return "" if math.isnan(p) else f"{p:.3f}"
             if col == COL_TRUTH:
+                if self._pkeys[row] in self.corrections:  # a reviewer's label, marked as such
+                    return f"{self._truth[row] or 'none'} \u270e"
                 return self._truth[row] or ""
             if col == COL_NOTE:
                 return self._errors[row] or self._note(row)
@@ -350,6 +391,12 @@ class ResultsModel(QAbstractTableModel):
             return self.prediction(row)
         if role == CAPTION_ROLE:
             return self.caption(row)
+        if role == CORRECTED_ROLE:
+            return self._pkeys[row] in self.corrections
+        if role == TRUTH_ROLE:
+            return self._truth[row]
+        if role == Qt.ItemDataRole.ForegroundRole and col == COL_TRUTH and self._pkeys[row] in self.corrections:
+            return QBrush(CORRECTED_COLOUR)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._paths[row] + "".join(f"\n{t}" for t in (self._errors[row], self._warnings[row]) if t)
         if role == TRUTH_ROLE:
@@ -437,6 +484,7 @@ class ResultsModel(QAbstractTableModel):
         self._p_list = [self._p_list[i] for i in p]
         self._p = np.asarray(self._p_list, dtype=np.float64)
         self._truth = [self._truth[i] for i in p]
+        self._pkeys = [self._pkeys[i] for i in p]
         self._errors = [self._errors[i] for i in p]
         self._thumbs = [self._thumbs[i] for i in p]
         self._warnings = [self._warnings[i] for i in p]
@@ -521,3 +569,9 @@ def _row_key(row: Row) -> str:
     the row the file had while it waited or was left unscored by a cancel."""
     key = path_key(row.path)
     return key if row.cell is None or row.cell <= 1 else f"{key}#{row.cell}"
+
+
+def _correction_key(row: Row) -> str:
+    """Where a reviewer's label is kept: the file, or one cell of a whole field."""
+    key = path_key(row.path)
+    return key if row.cell is None else f"{key}#{row.cell}"

@@ -22,7 +22,7 @@ class ResultsTable(QTableView):
         self.setSortingEnabled(True)
         self.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # P/U/0 act on many
         self.setAlternatingRowColors(True)
         self.setWordWrap(False)
         # Names of one slide share their start ("C33P1thinF_IMG_2015..._cell_12.png"): elided

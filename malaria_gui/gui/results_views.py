@@ -43,6 +43,21 @@ class ResultsViews(QStackedWidget):
         self.gallery.selectionModel().currentChanged.connect(self._on_current_changed)
         session.run_started.connect(lambda: self.setCurrentWidget(self.views))
         session.cleared.connect(lambda: self.setCurrentWidget(self.drop_hint))
+        session.corrections_changed.connect(self._reshow_current)  # the preview shows the new label
+
+    def selected_rows(self) -> list[int]:
+        """The source rows selected in the view on show (else its current row), for P/U/0."""
+        view = self.views.currentWidget()
+        proxy = self._session.proxy
+        rows = sorted({proxy.mapToSource(i).row() for i in view.selectionModel().selectedIndexes()})
+        if not rows and view.currentIndex().isValid():
+            rows = [proxy.mapToSource(view.currentIndex()).row()]
+        return rows
+
+    def _reshow_current(self) -> None:
+        index = self.views.currentWidget().currentIndex()
+        if index.isValid():
+            self.current_row_changed.emit(self._session.proxy.mapToSource(index).row())
 
     def set_thumb_size(self, px: int) -> None:
         """Thumbnails of ``px`` in the table and the gallery (made at 128 px, scaled down)."""

@@ -99,6 +99,19 @@ class Score:
 
 
 @dataclass(frozen=True, slots=True)
+class Adapt:
+    """Fine-tune ``base_path`` on labelled cells and save it as ``out_path`` (training/adapt.py)."""
+
+    items: tuple[tuple[str, str], ...]  # (path, truth)
+    base_path: str | None
+    out_path: str
+    name: str
+    folds: int = 5
+    seed: int = 0
+    epochs: int | None = None  # None: adapt's default
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     pass
 
@@ -161,6 +174,33 @@ class BatchFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class OODChecked:
+    """After a score job: do its cells look like the model's training cells (engine/ood.py)?"""
+
+    generation: int
+    message: str  # the warning, or "" when they do (or the card cannot tell)
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptProgress:
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptDone:
+    report_text: str  # format_report's before/after table
+    saved_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptFailed:
+    message: str  # for the user, as it stands
+    cancelled: bool
+
+
+@dataclass(frozen=True, slots=True)
 class JobDone:
     pass
 
@@ -219,6 +259,36 @@ class Service:
     def reset(self) -> None:
         self.seen.clear()
         self.waiting = []
+
+    def adapt(self, job: Adapt) -> None:
+        """Adapt and save a lab model; progress at most every 0.2 s, then done or failed."""
+        from malaria_gui.engine.discovery import ImageItem
+        from malaria_gui.training.adapt import AdaptCancelled, AdaptError, adapt, format_report, save_lab_model
+
+        last = [0.0]
+
+        def progress(stage: str, done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] > 0.2 or done >= total:
+                last[0] = now
+                self.send(AdaptProgress(stage, done, total))
+
+        items = [ImageItem(Path(path), truth) for path, truth in job.items]
+        kwargs = {} if job.epochs is None else {"epochs": job.epochs}
+        try:
+            result = adapt(items, job.base_path, folds=job.folds, seed=job.seed, progress=progress,
+                           cancel=self.cancel, name=job.name, **kwargs)
+            saved = save_lab_model(result, job.out_path)
+        except AdaptCancelled:
+            self.send(AdaptFailed("adaptation cancelled; nothing was saved", True))
+            return
+        except AdaptError as exc:
+            self.send(AdaptFailed(str(exc), False))
+            return
+        except OSError as exc:
+            self.send(AdaptFailed(f"could not save the lab model: {exc.strerror or exc}", False))
+            return
+        self.send(AdaptDone(format_report(result), str(saved)))
 
     def _scan(self, generation: int, paths: list[str]) -> list:
         from malaria_gui.engine.discovery import iter_images
@@ -283,6 +353,7 @@ class Service:
         self.send(BatchStarted(generation, len(items)))
         rows: list[Row] = []
         by_path = {str(it.path): it for it in items}
+        scored: list[Row] = []  # the whole job's rows, for the out-of-distribution check
 
         def to_rows(pixels: np.ndarray, good: list[int], results: list) -> None:
             """Thumbnails from the pixels the model was given: nothing is decoded twice."""
@@ -300,6 +371,7 @@ class Service:
         for _ in score(cells, self.classifier, batch_size=batch_size, cancel=cancel, on_batch=to_rows):
             self.send(ChunkReady(generation, list(rows)))
             sent.update(r.path for r in rows)
+            scored += rows
             rows.clear()
             if cancel.is_set():
                 break
@@ -315,6 +387,18 @@ class Service:
             for start in range(0, len(unscored), 1000):
                 self.send(ChunkReady(generation, unscored[start:start + 1000]))
         self.send(BatchFinished(generation, cancel.is_set()))
+        if not cancel.is_set():
+            self._check_ood(generation, scored)
+
+    def _check_ood(self, generation: int, scored: list[Row]) -> None:
+        """Re-read a sample of the job's cells (~0.5-1 s) here, never in the window."""
+        from malaria_gui.engine.ood import check_results
+
+        try:
+            check = check_results(scored, self.classifier)
+        except Exception:  # a nicety: a failed check must never cost the results
+            return
+        self.send(OODChecked(generation, (check.message() or "") if check is not None else ""))
 
     def _score_fields(self, generation: int, items: list, pause_s: float = 0.0) -> set[str]:
         """Each field: its display copy, then one row per cell found (or one error row).
@@ -322,7 +406,6 @@ class Service:
         from malaria_gui.engine.fields import score_fields
 
         answered: set[str] = set()
-
         for result in score_fields([it.path for it in items], self.classifier, keep_crops=True,
                                    keep_contours=True, cancel=self.cancel):
             path = str(result.path)
@@ -439,6 +522,8 @@ def serve(conn, cancel) -> None:
                 service.reset()
             elif isinstance(job, Score):
                 service.score(job)
+            elif isinstance(job, Adapt):
+                service.adapt(job)
         except Exception as exc:  # the process must survive anything a job does
             send(ModelFailed(f"unexpected error: {type(exc).__name__}: {exc}"))
         send(JobDone())

@@ -8,9 +8,9 @@ methods (:class:`JobSink`).
 
 Where the next features go:
 
-- truth corrections with undo: a ``set_truth(row, label)`` here that changes
-  ``results`` (bumping ``results.revision``, so the cached ROC AUC is recomputed) and calls
-  :meth:`Session.rows_changed`, which refreshes counts and metrics;
+- truth corrections with undo: :meth:`Session.set_truth` pushes a command
+  (``corrections.py``) on :attr:`undo_stack`; corrections are keyed by file, so they
+  survive sorting and :meth:`rescore`;
 - switching models and rescoring: :meth:`load_model`, then the rows' paths scored again
   after a :meth:`clear` (``model_changed`` tells every widget);
 - field images: rows carry their field (``results.cell/box/contour``, ``field_results()``);
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoStack
 
 from malaria_gui.engine.labels import DEFAULT_THRESHOLD
 from malaria_gui.engine.metrics import ClassCounts, Metrics
@@ -71,6 +72,11 @@ class Session(QObject):
     message = Signal(str, int)  # a status-bar message and how long to show it (ms)
     imports_warm = Signal()  # scikit-learn and matplotlib are imported: warm-ups may start
     truth_changed = Signal(bool)  # folder names give true labels (True) or not
+    corrections_changed = Signal()  # a reviewer set, cleared, undid or redid a true label
+    adapt_progress = Signal(str, int, int)  # stage, done, total (adaptation runs in the scoring process)
+    ood_changed = Signal(str)  # the out-of-distribution warning for the rows on screen, or ""
+    adapt_done = Signal(str, str)  # the before/after report, the saved lab model's path
+    adapt_failed = Signal(str, bool)  # message for the user, cancelled
 
     def __init__(self, jobs: JobSink | None = None, settings: Settings | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -82,7 +88,7 @@ class Session(QObject):
         self.proxy.setSourceModel(self.results)
         self.model_info: ModelInfo | None = None
         self.model_error: str | None = None
-        self.inputs: list[str] = []  # what the user added since the last Clear (export names)
+        self.inputs: list[str] = []  # what the user added since the last Clear (export names; rescored as it was)
         self.last_crash: str | None = None
         self.last_run_cancelled = False
         self.busy = False
@@ -98,6 +104,8 @@ class Session(QObject):
         self._metrics_timer = self._coalescing_timer(120, self.refresh_metrics)
         self._resort_timer = self._coalescing_timer(600, self._resort)
         self.results.set_use_truth(self.settings.use_truth())
+        self.undo_stack = QUndoStack(self)  # the reviewer's corrections (Ctrl+Z / Ctrl+Shift+Z)
+        self.ood_warning = ""  # set when any scored job's cells looked unlike the model's training cells
 
     def _coalescing_timer(self, ms: int, slot) -> QTimer:
         timer = QTimer(self)
@@ -122,6 +130,10 @@ class Session(QObject):
         worker.idle.connect(self.on_idle)
         worker.crashed.connect(self.on_crashed)
         worker.imports_warm.connect(self.imports_warm)
+        worker.adapt_progress.connect(self.adapt_progress)
+        worker.ood_checked.connect(self.on_ood_checked)
+        worker.adapt_done.connect(self.adapt_done)
+        worker.adapt_failed.connect(self.adapt_failed)
 
     # ---- asking for work -----------------------------------------------------------
     def add_paths(self, paths: list[str]) -> None:
@@ -156,11 +168,14 @@ class Session(QObject):
     def clear(self) -> None:
         """Forget every row; a running batch is cancelled and its late chunks are ignored."""
         self.generation += 1
+        self.inputs = []
+        if self.ood_warning:
+            self.ood_warning = ""
+            self.ood_changed.emit("")
         if self.jobs is not None:
             self.jobs.reset(self.generation)
         self.results.clear()
         self.field_images.clear()
-        self.inputs = []
         self.metrics = None
         self.cleared.emit()
         self.metrics_changed.emit(None, False)
@@ -227,7 +242,7 @@ class Session(QObject):
         self.progress.emit(self.run_done, self.run_total, self.elapsed)
         if not self._counts_timer.isActive():
             self._counts_timer.start()
-        if any(r.truth is not None for r in rows) and not self._metrics_timer.isActive():
+        if (any(r.truth is not None for r in rows) or self.corrections) and not self._metrics_timer.isActive():
             # While scoring, the matrix is redrawn at most about every two seconds.
             self._metrics_timer.start(2000 if self.busy else 120)
         if self.results.sort_key()[0] != SORT_INPUT and not self._resort_timer.isActive():
@@ -257,6 +272,13 @@ class Session(QObject):
         """The worker has no job left: the run ends once it has dealt with our last ticket."""
         if ticket >= self.ticket and self.busy:
             self._finish_run(cancelled=self.last_run_cancelled)
+
+    def on_ood_checked(self, generation: int, message: str) -> None:
+        """A job's verdict; one warning stands for the session until it is cleared."""
+        if generation == self.generation and message and not self.ood_warning:
+            self.ood_warning = message
+            self.ood_changed.emit(message)
+            self.message.emit(f"Warning: {message}", 20_000)
 
     def on_crashed(self, message: str) -> None:
         self.last_crash = message
@@ -402,6 +424,68 @@ class Session(QObject):
         self.metrics = self.current_metrics(auc=not self.busy)
         self.metrics_changed.emit(self.metrics, self.busy)
 
+    # ---- the reviewer's corrections (see corrections.py) -------------------------------
+    @property
+    def corrections(self) -> dict[str, str | None]:
+        """Path key -> the reviewer's true label (None: cleared); kept across clear and rescore."""
+        return self.results.corrections
+
+    def set_truth(self, rows: list[int], label: str | None) -> None:
+        """Set the true label of rows of ``results`` (None clears it), as one undoable step."""
+        from malaria_gui.gui.corrections import SetTruth
+
+        rows = [r for r in rows if 0 <= r < self.results.rowCount()]
+        if not rows:
+            return
+        command = SetTruth(self.results, rows, label, self._on_corrections_changed)
+        if not command.is_noop():
+            self.undo_stack.push(command)  # push() runs redo(), which applies it
+
+    def _on_corrections_changed(self) -> None:
+        if self.proxy.depends_on_threshold():  # misclassified / matrix-cell filters read the truth
+            self.proxy.refilter()
+        if self.results.sort_key()[0] != SORT_INPUT:
+            self._resort_timer.start()
+        self.rows_changed()
+        self.corrections_changed.emit()
+
+    def has_unsaved_corrections(self) -> bool:
+        return bool(self.corrections) and not self.undo_stack.isClean()
+
+    def save_corrections(self, path: Path) -> None:
+        """Write the corrections CSV (``path,truth``) that ``malaria-gui adapt --corrections`` reads."""
+        from malaria_gui.engine.export import write_corrections
+
+        write_corrections(path, self.corrections)
+        self.undo_stack.setClean()
+
+    def labelled_items(self) -> list[tuple[str, str]]:
+        """(path, truth) of every readable row with a true label (folder's or reviewer's)."""
+        m = self.results
+        return [(m.path(r), t) for r, t in enumerate(m.truths()) if t is not None and m.error(r) is None]
+
+    def start_adapt(self, out_path: Path, name: str, *, folds: int = 5, seed: int = 0,
+                    epochs: int | None = None) -> None:
+        """Adapt the model in use to the labelled rows, in the scoring process; the answer comes
+        as ``adapt_done`` or ``adapt_failed``, and :meth:`cancel_adapt` stops it."""
+        from malaria_gui.gui.scoring_process import Adapt
+
+        base = self.model_info.path if self.model_info is not None else None
+        job = Adapt(tuple(self.labelled_items()), base, str(out_path), name, folds, seed, epochs)
+        if self.jobs is not None:
+            self.jobs.adapt(job)
+
+    def cancel_adapt(self) -> None:
+        if self.jobs is not None:
+            self.jobs.cancel()
+
+    def rescore(self, model_path: Path | None) -> None:
+        """Load another model and score what was added again; the corrections are kept."""
+        inputs = list(self.inputs)
+        self.clear()
+        self.load_model(model_path)
+        self.add_paths(inputs)
+
     # ---- export ------------------------------------------------------------------------
     def export_csv(self, path: Path) -> None:
         """The CLI's CSV columns, one row per file of the session (a file a cancelled run
@@ -409,7 +493,8 @@ class Session(QObject):
         from malaria_gui.engine.export import model_label, write_csv
 
         info = self.model_info
-        write_csv(path, self.results.results(), self.threshold, model_label(info.name, info.version) if info else "")
+        write_csv(path, self.results.results(), self.threshold, model_label(info.name, info.version) if info else "",
+                  corrected=self.results.corrected_flags())
 
     def default_export_name(self, suffix: str) -> str:
         """``results-<folder or slide>-<date><suffix>``, after what was added."""
@@ -426,4 +511,5 @@ class Session(QObject):
         images = {p: (im.width, im.height, im.jpeg) for p, im in self.field_images.items()}
         write_report(path, self.results.results(), self.threshold,
                      model_name=info.name if info else "no model", model_version=info.version if info else "",
-                     date=datetime.now(), fields=self.results.field_results(), field_images=images)
+                     date=datetime.now(), fields=self.results.field_results(), field_images=images,
+                     corrected=self.results.corrected_flags())

@@ -82,6 +82,15 @@ class Settings:
     def set_field_mode(self, mode: str) -> None:
         self._s.setValue("fields/mode", mode)
 
+    def chosen_model(self) -> str | None:
+        """The model picked in the Model menu: a lab model's path, "" for the bundled one,
+        None when never picked."""
+        value = self._s.value("model/chosen")
+        return None if value is None else str(value)
+
+    def set_chosen_model(self, path: str) -> None:
+        self._s.setValue("model/chosen", path)
+
     def geometry(self) -> QByteArray | None:
         value = self._s.value("window/geometry")
         return value if isinstance(value, QByteArray) else None

@@ -25,6 +25,9 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 
 from malaria_gui.gui.scoring_process import (
+    Adapt, AdaptDone, AdaptFailed, AdaptProgress, OODChecked,
+)
+from malaria_gui.gui.scoring_process import (
     BATCH_SIZE, FIELD_AUTO, BatchFinished, BatchStarted, ChunkReady, FieldImage, FolderAdded, JobDone, LoadModel,
     ModelFailed, ModelLoading, ModelReady, Reset, Scanning, Score, Stop, serve,
 )
@@ -58,6 +61,10 @@ class ScoringWorker(QThread):
     idle = Signal(int)  # the queue is empty; the last add_paths ticket dealt with
     crashed = Signal(str)  # the scoring process died; a new one is loading the model
     imports_warm = Signal()  # scikit-learn and matplotlib's canvas are imported (by a spare thread)
+    adapt_progress = Signal(str, int, int)  # stage, done, total
+    ood_checked = Signal(int, str)  # generation, warning ("" when the cells look familiar)
+    adapt_done = Signal(str, str)  # the before/after report, the saved lab model's path
+    adapt_failed = Signal(str, bool)  # message, cancelled
 
     batch_size = BATCH_SIZE
     pause_s = 0.0  # a pause after each batch (tests use it to act in the middle of a run)
@@ -85,6 +92,10 @@ class ScoringWorker(QThread):
 
     def load_model(self, path: Path | None) -> None:
         self._jobs.put(LoadModel(None if path is None else str(path)))
+
+    def adapt(self, job: Adapt) -> None:
+        """Queue an adaptation (it runs in the scoring process; cancel() stops it)."""
+        self._jobs.put(job)
 
     def cancel(self) -> None:
         """Stop the running job at the next batch and drop the queued score jobs."""
@@ -122,6 +133,8 @@ class ScoringWorker(QThread):
                 self._last_ticket = max(self._last_ticket, job.ticket)
             elif keep_loads and isinstance(job, (LoadModel, Reset)):
                 kept.append(job)
+            elif isinstance(job, Adapt):  # cancelled before it began: whoever waits must hear so
+                self.adapt_failed.emit("adaptation cancelled; nothing was saved", True)
         for job in kept:
             self._jobs.put(job)
 
@@ -157,6 +170,10 @@ class ScoringWorker(QThread):
                     self._run_job(job)
                 elif isinstance(job, Reset):
                     self._run_job(job)
+                elif isinstance(job, Adapt):
+                    if not self._run_job(job):
+                        self.adapt_failed.emit("the scoring process stopped during adaptation; nothing was saved",
+                                               False)
                 elif isinstance(job, _ScoreRequest):
                     if job.generation == self._generation and job.epoch == self._epoch:
                         message = Score(job.generation, job.paths, self.batch_size, self.pause_s, job.field_mode)
@@ -168,7 +185,7 @@ class ScoringWorker(QThread):
         finally:
             self._end_process()
 
-    def _run_job(self, message: LoadModel | Reset | Score) -> bool:
+    def _run_job(self, message: LoadModel | Reset | Score | Adapt) -> bool:
         """Send one job and relay its answers until it is done; False if the process died."""
         if self._stop_requested is not None:
             return True
@@ -212,6 +229,14 @@ class ScoringWorker(QThread):
                 self.field_image.emit(answer.generation, answer)
             case BatchFinished(generation, cancelled):
                 self.batch_finished.emit(generation, cancelled)
+            case OODChecked(generation, message):
+                self.ood_checked.emit(generation, message)
+            case AdaptProgress(stage, done, total):
+                self.adapt_progress.emit(stage, done, total)
+            case AdaptDone(report_text, saved_path):
+                self.adapt_done.emit(report_text, saved_path)
+            case AdaptFailed(message, cancelled):
+                self.adapt_failed.emit(message, cancelled)
 
     def _ensure_process(self) -> None:
         if self._process is not None and self._process.is_alive():

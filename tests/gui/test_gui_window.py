@@ -165,7 +165,8 @@ def test_export_csv_matches_the_cli_columns(qtbot, window, labelled_folder, tmp_
     window.session.export_csv(out)
     with out.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["path", "prediction", "p_parasitized", "error", "warning", "model", "threshold", "truth"]
+    assert list(rows[0]) == ["path", "prediction", "p_parasitized", "error", "warning", "model", "threshold", "truth",
+                             "corrected"]
     assert len(rows) == 12
     assert {r["prediction"] for r in rows} == {PARASITIZED}
     assert sorted(r["truth"] for r in rows) == [PARASITIZED] * 6 + [UNINFECTED] * 6
