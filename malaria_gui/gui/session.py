@@ -456,13 +456,18 @@ class Session(QObject):
         """Write the corrections CSV (``path,truth``) that ``malaria-gui adapt --corrections`` reads."""
         from malaria_gui.engine.export import write_corrections
 
-        write_corrections(path, self.corrections)
+        m = self.results
+        # A cell of a whole field has no file of its own for adapt to read: crop the field with
+        # `malaria-gui smear --crops` and label the crops instead.
+        cells = {m.key(r) for r in range(m.rowCount()) if m.cell(r) is not None}
+        write_corrections(path, {k: v for k, v in self.corrections.items() if k not in cells})
         self.undo_stack.setClean()
 
     def labelled_items(self) -> list[tuple[str, str]]:
         """(path, truth) of every readable row with a true label (folder's or reviewer's)."""
         m = self.results
-        return [(m.path(r), t) for r, t in enumerate(m.truths()) if t is not None and m.error(r) is None]
+        return [(m.path(r), t) for r, t in enumerate(m.truths())
+                if t is not None and m.error(r) is None and m.cell(r) is None]  # field cells: no file of their own
 
     def start_adapt(self, out_path: Path, name: str, *, folds: int = 5, seed: int = 0,
                     epochs: int | None = None) -> None:
