@@ -99,6 +99,15 @@ class Score:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckOOD:
+    """Compare the cells scored since the last check with the model's training cells. A job of
+    its own, sent once the queue is empty, so a run ends (and the window says "Done") without
+    waiting the ~0.5 s the check costs."""
+
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
 class Adapt:
     """Fine-tune ``base_path`` on labelled cells and save it as ``out_path`` (training/adapt.py)."""
 
@@ -229,6 +238,7 @@ class Service:
         self.seen: set[str] = set()
         self.waiting: list[tuple[int, object]] = []  # (generation, ImageItem) listed while no model was loaded
         self.waiting_field_mode = FIELD_AUTO
+        self.unchecked: tuple[int | None, list[Row]] = (None, [])  # rows scored since the last CheckOOD
 
     def load(self, path: str | None) -> None:
         from malaria_gui.engine.model import ModelError, load_classifier
@@ -388,12 +398,19 @@ class Service:
                 self.send(ChunkReady(generation, unscored[start:start + 1000]))
         self.send(BatchFinished(generation, cancel.is_set()))
         if not cancel.is_set():
-            self._check_ood(generation, scored)
+            if self.unchecked[0] != generation:
+                self.unchecked = (generation, [])
+            self.unchecked[1].extend(scored)
 
-    def _check_ood(self, generation: int, scored: list[Row]) -> None:
-        """Re-read a sample of the job's cells (~0.5-1 s) here, never in the window."""
+    def check_ood(self, generation: int) -> None:
+        """Re-read a sample of the cells scored since the last check (~0.5-1 s) here, never in
+        the window."""
         from malaria_gui.engine.ood import check_results
 
+        pending, scored = self.unchecked
+        self.unchecked = (None, [])
+        if pending != generation or not scored or self.classifier is None:
+            return
         try:
             check = check_results(scored, self.classifier)
         except Exception:  # a nicety: a failed check must never cost the results
@@ -522,6 +539,8 @@ def serve(conn, cancel) -> None:
                 service.reset()
             elif isinstance(job, Score):
                 service.score(job)
+            elif isinstance(job, CheckOOD):
+                service.check_ood(job.generation)
             elif isinstance(job, Adapt):
                 service.adapt(job)
         except Exception as exc:  # the process must survive anything a job does

@@ -25,7 +25,7 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 
 from malaria_gui.gui.scoring_process import (
-    Adapt, AdaptDone, AdaptFailed, AdaptProgress, OODChecked,
+    Adapt, AdaptDone, AdaptFailed, AdaptProgress, CheckOOD, OODChecked,
 )
 from malaria_gui.gui.scoring_process import (
     BATCH_SIZE, FIELD_AUTO, BatchFinished, BatchStarted, ChunkReady, FieldImage, FolderAdded, JobDone, LoadModel,
@@ -182,10 +182,12 @@ class ScoringWorker(QThread):
                     self._last_ticket = max(self._last_ticket, job.ticket)
                 if self._jobs.empty():
                     self.idle.emit(self._last_ticket)
+                    if isinstance(job, (_ScoreRequest, LoadModel)):  # (a load scores waiting files)
+                        self._run_job(CheckOOD(self._generation))  # after "idle": the run has ended
         finally:
             self._end_process()
 
-    def _run_job(self, message: LoadModel | Reset | Score | Adapt) -> bool:
+    def _run_job(self, message: LoadModel | Reset | Score | Adapt | CheckOOD) -> bool:
         """Send one job and relay its answers until it is done; False if the process died."""
         if self._stop_requested is not None:
             return True

@@ -96,9 +96,13 @@ def test_cells_unlike_the_models_show_a_notice_after_the_run(qtbot, make_window,
         write_rgb(familiar / f"c{i}.png", synthetic_cell(rng, i % 2 == 0))
         write_rgb(shifted / f"c{i}.png", other_lab_shift(synthetic_cell(rng, i % 2 == 0)))
     window = make_window(described)
-    score_and_wait(qtbot, window, [familiar])
+    # The check runs once the run has ended ("Done" does not wait for it): wait for its verdict.
+    with qtbot.waitSignal(window.worker.ood_checked, timeout=60_000):
+        score_and_wait(qtbot, window, [familiar])
     assert not window.ood_notice.isVisible() and window.session.ood_warning == ""
-    score_and_wait(qtbot, window, [shifted])
-    assert window.ood_notice.isVisible() and "look unlike the cells" in window.ood_notice.text()
+    with qtbot.waitSignal(window.worker.ood_checked, timeout=60_000):
+        score_and_wait(qtbot, window, [shifted])
+    qtbot.waitUntil(window.ood_notice.isVisible)
+    assert "look unlike the cells" in window.ood_notice.text()
     window.session.clear()
     assert not window.ood_notice.isVisible()
