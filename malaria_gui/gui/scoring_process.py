@@ -238,7 +238,7 @@ class Service:
         self.seen: set[str] = set()
         self.waiting: list[tuple[int, object]] = []  # (generation, ImageItem) listed while no model was loaded
         self.waiting_field_mode = FIELD_AUTO
-        self.unchecked: tuple[int | None, list[Row]] = (None, [])  # rows scored since the last CheckOOD
+        self.unchecked: tuple[int | None, list] = (None, [])  # cells scored since the last CheckOOD
 
     def load(self, path: str | None) -> None:
         from malaria_gui.engine.model import ModelError, load_classifier
@@ -400,7 +400,12 @@ class Service:
         if not cancel.is_set():
             if self.unchecked[0] != generation:
                 self.unchecked = (generation, [])
-            self.unchecked[1].extend(scored)
+            # Only what the check reads: holding the rows (thumbnails) past the job kept the
+            # process growing from run to run.
+            from malaria_gui.engine.scorer import Result
+
+            self.unchecked[1].extend(Result(Path(r.path), r.p_parasitized) for r in scored
+                                     if r.p_parasitized is not None)
 
     def check_ood(self, generation: int) -> None:
         """Re-read a sample of the cells scored since the last check (~0.5-1 s) here, never in

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import queue
 import signal
 import threading
@@ -244,6 +245,10 @@ class ScoringWorker(QThread):
         if self._process is not None and self._process.is_alive():
             return
         parent_end, child_end = self._context.Pipe()
+        # glibc gives every new decoding thread its own malloc arena (up to 8 per core), and each
+        # run starts new ones: the process grew ~10-15 MB a run. Two arenas keep it flat; the
+        # spawned process reads this at its start (inherited environment).
+        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         self._process = self._context.Process(target=serve, args=(child_end, self._cancel),
                                               name="malaria-gui-scoring", daemon=True)
         self._process.start()
