@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import date as Date
 from pathlib import Path
 
+from malaria_gui.engine.labels import path_key
 from malaria_gui.engine.scorer import Result
 
 # The CSV contract (README "CSV columns"): these always, in this order; ``truth`` last when
@@ -170,11 +171,11 @@ def unscored_results(items: Iterable, reason: str = NOT_SCORED) -> list[Result]:
 
 def one_row_per_input(items: Iterable, results: Iterable[Result], reason: str = NOT_SCORED) -> list[Result]:
     """Every input in input order: its result where it was scored, a ``reason`` row where not."""
-    by_path = {os.path.normcase(os.path.abspath(r.path)): r for r in results}
+    by_path = {path_key(r.path): r for r in results}
     rows = []
     for item in items:
         path = Path(getattr(item, "path", item))
-        found = by_path.get(os.path.normcase(os.path.abspath(path)))
+        found = by_path.get(path_key(path))
         rows.append(found if found is not None else unscored_results([item], reason)[0])
     return rows
 
