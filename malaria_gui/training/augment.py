@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-LEVELS = ("none", "geometric", "full")
+LEVELS = ("none", "geometric", "full", "wide")
 
 
 def dihedral(image: np.ndarray, k: int) -> np.ndarray:
@@ -67,6 +67,85 @@ def _smear_background(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
+def stain_mix(image: np.ndarray, mixing: np.ndarray) -> np.ndarray:
+    """Mix the channels' optical densities through a 3x3 matrix: Giemsa batches differ in the
+    balance of their dyes (eosin, methylene blue, azure), which moves colour along the stain
+    vectors rather than per channel. Outside the cell (black) stays black."""
+    od = -np.log((image.astype(np.float32) + 1.0) / 256.0)
+    out = 256.0 * np.exp(-(od @ mixing.astype(np.float32))) - 1.0
+    out[_background_mask(image)] = 0
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def low_resolution(image: np.ndarray, pixels: int) -> np.ndarray:
+    """Down to ``pixels`` across and back: a lower magnification or a small camera crop."""
+    size = image.shape[0]
+    small = cv2.resize(image, (pixels, pixels), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """Through a JPEG encoder at ``quality``: field cameras and exports often save JPEG."""
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) if ok else image
+
+
+def neighbour_rim(image: np.ndarray, other: np.ndarray, offset: tuple[float, float]) -> np.ndarray:
+    """Another cell behind this one, shifted by ``offset`` (fractions of the frame): a field
+    segmentation's crop often keeps a rim of a touching neighbour, or the whole of it."""
+    size = image.shape[0]
+    matrix = np.float32([[1, 0, offset[0] * size], [0, 1, offset[1] * size]])
+    moved = cv2.warpAffine(other, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    out = image.copy()
+    empty = _background_mask(image)
+    out[empty] = moved[empty]
+    return out
+
+
+def _wide(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The "wide" level: what another lab's cells look like (MP-IDB, Chula), beyond "full".
+
+    Scale up to 1.35x (enlarged, P. vivax-infected cells fill the frame), a neighbour's rim,
+    dye balance mixed in optical-density space over a wider range, stronger hue and white
+    balance shifts, lower contrast, out-of-focus blur, lower resolution, camera noise and JPEG.
+    """
+    size = out.shape[0]
+    if rng.random() < 0.25:
+        other = dihedral(out, int(rng.integers(1, 8)))
+        angle = rng.uniform(0, 2 * np.pi)
+        distance = rng.uniform(0.75, 1.0)
+        out = neighbour_rim(out, other, (distance * np.cos(angle), distance * np.sin(angle)))
+    if rng.random() < 0.7:
+        scale = float(np.exp(rng.uniform(np.log(0.55), np.log(1.35))))
+        background = _smear_background(rng, size) if rng.random() < 0.3 else None
+        out = frame(out, scale, rng.uniform(0, 360), tuple(rng.uniform(-0.08, 0.08, 2)), background)
+    if rng.random() < 0.8:
+        mixing = np.diag(rng.uniform(0.55, 1.6, 3)) + rng.normal(0, 0.08, (3, 3)) * (1 - np.eye(3))
+        out = stain_mix(out, mixing)
+    if rng.random() < 0.8:
+        out = stain(out, np.ones(3), rng.uniform(-0.1, 0.1, 3))  # white balance / illumination
+    if rng.random() < 0.8:
+        out = hsv_shift(out, rng.uniform(-16, 16), rng.uniform(0.45, 1.4), rng.uniform(0.75, 1.25))
+    if rng.random() < 0.2:
+        c = rng.uniform(0.5, 0.9)  # washed-out contrast about the cell's mean colour
+        inside = ~_background_mask(out)
+        mean = out[inside].mean(axis=0) if inside.any() else 0
+        out = np.where(inside[..., None], np.clip(mean + c * (out - mean), 0, 255), out).astype(np.uint8)
+    if rng.random() < 0.4:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 3.5))
+    if rng.random() < 0.3:
+        out = low_resolution(out, int(rng.integers(24, 64)))
+    if rng.random() < 0.35:
+        channels = 3 if rng.random() < 0.5 else 1
+        noise = rng.normal(0, rng.uniform(2, 12), out.shape[:2] + (channels,)).astype(np.float32)
+        out = np.clip(out + noise, 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:
+        out = jpeg(out, int(rng.integers(30, 90)))
+    if rng.random() < 0.05:
+        out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    return np.ascontiguousarray(out)
+
+
 def augment(image: np.ndarray, rng: np.random.Generator, level: str = "full") -> np.ndarray:
     """One randomly augmented copy of a 128 px RGB ``uint8`` cell."""
     if level == "none":
@@ -74,6 +153,8 @@ def augment(image: np.ndarray, rng: np.random.Generator, level: str = "full") ->
     out = dihedral(image, int(rng.integers(8)))
     if level == "geometric":
         return np.ascontiguousarray(out)
+    if level == "wide":
+        return _wide(np.ascontiguousarray(out), rng)
     if level != "full":
         raise ValueError(f"unknown augmentation level {level!r}; choose from {', '.join(LEVELS)}")
 
