@@ -82,3 +82,31 @@ def test_folding_batch_norm_keeps_the_predictions_and_drops_the_layers():
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3)).astype(np.uint8)
     np.testing.assert_allclose(folded.predict_on_batch(images), model.predict_on_batch(images), atol=1e-5)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in folded.layers)
+
+
+def test_compact_norm_ignores_each_channels_stain_strength_and_loads_in_safe_mode(tmp_path):
+    """Per-image colour normalisation: what the first convolution sees barely moves when a
+    channel's gain and offset change (a paler or bluer lab), and the app's loader takes the file."""
+    import keras
+    import numpy as np
+
+    from cells import synthetic_cell
+    from malaria_gui.engine.model import load_classifier
+    from malaria_gui.training.architectures import build, fold_batch_norm
+
+    rng = np.random.default_rng(0)
+    cells = np.stack([synthetic_cell(rng, i % 2 == 0, size=64) for i in range(4)]).astype("float32")
+    inside = cells.max(axis=-1, keepdims=True) > 0
+    recoloured = np.where(inside, cells * np.float32([0.7, 1.0, 1.25]) + np.float32([20, -10, 0]), 0)
+    model = build("compact_norm")
+    norm = next(layer for layer in model.layers if type(layer).__name__ == "GroupNormalization")
+    seen = keras.Model(model.inputs, norm.output)
+    a, b = np.asarray(seen(cells)), np.asarray(seen(recoloured))
+    raw_change = np.abs(recoloured - cells).mean() / np.abs(cells).mean()
+    assert raw_change > 0.1 and np.abs(a - b).mean() / np.abs(a).mean() < 0.05 * raw_change
+
+    folded = fold_batch_norm(model)
+    folded.save(tmp_path / "m.keras")
+    classifier = load_classifier(tmp_path / "m.keras")
+    batch = cells.astype(np.uint8)
+    assert np.allclose(classifier.predict(batch), 1 - np.asarray(folded(batch.astype("float32"))).ravel(), atol=1e-5)
