@@ -88,18 +88,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, evaluate on held-out patients and write the model, its card and plots.",
     )
     t.add_argument("data_dir", type=Path, metavar="DATA_DIR")
-    t.add_argument("--arch", default="compact", help="network: compact (default) or seed (the original notebook's)")
-    t.add_argument("--epochs", type=_positive_int, default=30)
+    t.add_argument("--arch", default="compact",
+                   help="network: compact (default), compact_norm (with per-image colour normalisation), "
+                        "compact24 (1.5x wider) or seed (the original notebook's)")
+    t.add_argument("--epochs", type=_positive_int, default=24)
     t.add_argument("--out", type=Path, default=Path("runs/latest"), metavar="DIR")
     t.add_argument("--batch-size", type=_positive_int, default=64)
     t.add_argument("--seed", type=int, default=1, help="random seed of weights, shuffling and augmentation")
     t.add_argument("--split-seed", type=int, default=1, help="random seed of the patient split (keep it to compare runs)")
-    t.add_argument("--augment", default="full", choices=("none", "geometric", "full"),
-                   help="geometric: flips and rotations; full: also stain, colour, blur, scale and background")
+    t.add_argument("--augment", default="wide", choices=("none", "geometric", "full", "wide"),
+                   help="geometric: flips and rotations; full: also stain, colour, blur, scale and background; "
+                        "wide (default): full widened for other labs (dye mixing, blur, resolution, JPEG, neighbours)")
+    t.add_argument("--schedule", default="cosine", choices=("cosine", "plateau"),
+                   help="learning rate: cosine decay over --epochs (default) or cut on a validation plateau")
+    t.add_argument("--other-labs", type=Path, default=None, metavar="DIR",
+                   help="folder holding mpidb_pf_crops/ and chula_rbc12_fields/ to measure other labs on "
+                        "(default: beside DATA_DIR; skipped when absent)")
     t.add_argument("--test-patients", type=float, default=0.2, help="fraction of patients held out for test")
     t.add_argument("--val-patients", type=float, default=0.15, help="fraction of patients for validation")
     t.add_argument("--max-cells", type=int, default=None, help="use at most this many cells (quick runs)")
-    t.add_argument("--patience", type=_positive_int, default=6, help="early-stopping patience in epochs")
+    t.add_argument("--patience", type=_positive_int, default=24,
+                   help="early-stopping patience in epochs (with --schedule plateau the best epoch is restored)")
     t.add_argument("--max-minutes", type=float, default=None, help="stop training after this long (best epoch kept)")
 
     from malaria_gui.commands import smear

@@ -37,3 +37,14 @@ def test_figures_are_the_cards_own_test_figures_in_plain_words():
 def test_a_card_without_test_figures_says_so_instead_of_inventing_any():
     figures = card_sections({"name": "mine", "version": "1", "threshold": 0.5})[1][1]
     assert "records no test" in figures and "of every 100" not in figures
+
+
+def test_other_labs_figures_are_said_when_the_card_has_them():
+    card = {"threshold": 0.7, "metrics": {"test_patients": {"n": 10, "confusion": [[4, 1], [1, 4]]},
+                                          "other_labs": {"mpidb_infected": {"cells": 1016, "caught": 823},
+                                                         "chula_uninfected": {"cells": 15674, "called_parasitized": 290}}}}
+    figures = card_sections(card)[1][1]
+    assert "another lab's infected cells (MP-IDB" in figures and "found 81 of every 100 (823 of 1,016)" in figures
+    assert "wrongly called 1.9 of every 100 infected (290 of 15,674)" in figures
+    del card["metrics"]["other_labs"]
+    assert "another lab" not in card_sections(card)[1][1]

@@ -30,6 +30,10 @@ def test_train_writes_a_loadable_model_its_card_and_plots(tmp_path):
     assert test_ids and val_ids and not test_ids & val_ids
     assert card["metrics"]["test_patients"]["n"] == sets["test"]["cells"]
     assert set(card["metrics"]["per_shift"]) and card["software"]["keras"]
+    # no other-lab sets beside this folder: the card says which threshold, and claims no figure
+    assert card["metrics"]["other_labs"]["threshold"] == card["threshold"]
+    assert "mpidb_infected" not in card["metrics"]["other_labs"]
+    assert "augmented copy" in card["threshold_rule"] and card["training"]["augmentation"] == "wide"
 
     classifier = load_classifier(out / "malaria_cnn.keras")
     assert classifier.threshold == card["threshold"]
@@ -51,9 +55,38 @@ def test_augmentation_keeps_shape_and_type_and_covers_the_eight_symmetries():
 
     image = synthetic_cell(np.random.default_rng(1), True)
     rng = np.random.default_rng(2)
-    for level in ("none", "geometric", "full"):
+    for level in ("none", "geometric", "full", "wide"):
         out = augment(image, rng, level)
         assert out.shape == image.shape and out.dtype == np.uint8
     assert augment(image, rng, "none") is image
     variants = {dihedral(image, k).tobytes() for k in range(8)}
     assert len(variants) == 8
+
+
+def test_wide_augmentation_pieces_change_what_they_say_and_nothing_else():
+    import pytest
+
+    from malaria_gui.training.augment import _background_mask, augment, jpeg, low_resolution, neighbour_rim, stain_mix
+
+    rng = np.random.default_rng(4)
+    cell, other = synthetic_cell(rng, True), synthetic_cell(rng, False)
+    inside = ~_background_mask(cell)
+    # a neighbour shows only where the cell's own frame was empty, and the cell is untouched
+    rimmed = neighbour_rim(cell, other, (0.6, 0.0))
+    assert np.array_equal(rimmed[inside], cell[inside])
+    assert (~_background_mask(rimmed)).sum() > inside.sum() * 1.1
+    # no mixing is no change (to rounding); mixing dyes changes colour inside, black stays black
+    assert np.abs(stain_mix(cell, np.eye(3)).astype(int) - cell).max() <= 1
+    mixed = stain_mix(cell, np.array([[1.3, 0.1, 0.0], [0.0, 0.8, 0.1], [0.1, 0.0, 1.2]]))
+    assert np.abs(mixed[inside].astype(int) - cell[inside]).mean() > 5
+    assert not mixed[~inside].any()
+    # lower resolution and JPEG keep the frame, lose detail, keep the colours roughly
+    for degraded in (low_resolution(cell, 24), jpeg(cell, 30)):
+        assert degraded.shape == cell.shape and degraded.dtype == np.uint8
+        assert not np.array_equal(degraded, cell)
+        assert np.abs(degraded[inside].mean(axis=0) - cell[inside].mean(axis=0)).max() < 12
+    # the same seed, the same copy: training runs are reproducible
+    a = augment(cell, np.random.default_rng(9), "wide")
+    assert np.array_equal(a, augment(cell, np.random.default_rng(9), "wide"))
+    with pytest.raises(ValueError, match="unknown augmentation level"):
+        augment(cell, rng, "wider")

@@ -81,6 +81,24 @@ def figures_in_words(card: Mapping[str, Any]) -> list[str]:
         (s_found, s_missed), _ = shifted
         lines.append(f"With the stain colours changed (paler, darker, bluer, washed out), it still found "
                      f"{_per_100(s_found, s_found + s_missed)} of every 100 infected cells.")
+    lines += other_labs_in_words(card)
+    return lines
+
+
+def other_labs_in_words(card: Mapping[str, Any]) -> list[str]:
+    """The other labs' figures (training/other_labs.py), when the card has them."""
+    infected = _get(card, "metrics", "other_labs", "mpidb_infected")
+    uninfected = _get(card, "metrics", "other_labs", "chula_uninfected")
+    lines = []
+    if infected:
+        caught, cells = infected["caught"], infected["cells"]
+        lines.append(f"On another lab's infected cells (MP-IDB, Italy; mostly early rings) it found "
+                     f"{_per_100(caught, cells)} of every 100 ({caught:,} of {cells:,}).")
+    if uninfected:
+        called, cells = uninfected["called_parasitized"], uninfected["cells"]
+        share = 100 * called / cells if cells else 0.0
+        lines.append(f"On another lab's uninfected cells (Chula-RBC-12, Thailand; cut from whole fields by this "
+                     f"program) it wrongly called {share:.1f} of every 100 infected ({called:,} of {cells:,}).")
     return lines
 
 
