@@ -3,10 +3,12 @@
 Both paths do the whole job on the same 128 x 128 PNG files (real NIH cells, written to a
 temporary folder outside the repository): discovery, decoding, preprocessing, inference.
 
-    python bench/throughput.py [--images 5000] [--naive 300] [--model FILE]
+    python bench/throughput.py [--images 5000] [--naive 300] [--model FILE] [--baseline FILE [--rounds 3]]
 
 Prints images per second for each and the ratio. Target on the 2-core machine: >= 1,000
-images/s for the engine and >= 20x the naive baseline.
+images/s for the engine and >= 20x the naive baseline. ``--baseline`` also scores the same
+files with another model (e.g. the previous bundled one, from git), the two taking turns
+``--rounds`` times, and prints both medians and their ratio: a new model must not be slower.
 """
 
 from __future__ import annotations
@@ -59,11 +61,28 @@ def naive(folder: Path, model, count: int) -> tuple[int, float]:
     return len(files), time.perf_counter() - start
 
 
+def compare(folder: Path, classifier, baseline, rounds: int) -> None:
+    """The same files through both models in turns (ABAB...), so load changes hit both alike."""
+    rates: dict[str, list[float]] = {"model": [], "baseline": []}
+    for _ in range(rounds):
+        for key, clf in (("baseline", baseline), ("model", classifier)):
+            n, t = engine(folder, clf)
+            rates[key].append(n / t)
+    med = {key: float(np.median(values)) for key, values in rates.items()}
+    for key, clf in (("model", classifier), ("baseline", baseline)):
+        runs = ", ".join(f"{r:,.0f}" for r in rates[key])
+        print(f"{key:<9} {clf.name} {clf.version} ({clf.input_size} px, {clf.model.count_params():,} parameters): "
+              f"median {med[key]:,.0f} images/s over {rounds} runs ({runs})")
+    print(f"model / baseline: {med['model'] / med['baseline']:.2f}x")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--naive", type=int, default=300, help="images for the (slow) naive baseline")
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--baseline", type=Path, default=None, help="a second model to compare, in turns")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if not (DATA_DIR / "manifest.csv").is_file():
         print(f"real data not found at {DATA_DIR} (set MALARIA_DATA_DIR)", file=sys.stderr)
@@ -80,6 +99,8 @@ def main() -> int:
         classifier.model.predict(warm[:1], verbose=0)
         n_fast, t_fast = engine(folder, classifier)
         n_naive, t_naive = naive(folder, classifier.model, args.naive)
+        if args.baseline:
+            compare(folder, classifier, load_classifier(args.baseline), args.rounds)
 
     fast, slow = n_fast / t_fast, n_naive / t_naive
     print(f"model: {classifier.name} ({classifier.input_size} px), {os.cpu_count()} CPUs")

@@ -3,6 +3,8 @@
 # bundled model and the comparison runs side by side with the same `malaria-gui train`
 # command, then returns their cards, plots and the compact models in $OUT/runs.tar.gz.
 # Needs .pack/cells.zip (tools/pack_cells.py) and the keras/namex/optree wheels in .whl/.
+# Lossless WebP of all 22,305 cells is 188 MiB, over the 64 MiB that travels: pack with
+# --quality 90 (~45 MB) and re-measure on the originals with training.evaluate --write-card.
 set -u
 REPO=$PWD
 OUT=${OUT:-/tmp/out}
@@ -18,15 +20,14 @@ train() {  # name, then train options
   python3 -m malaria_gui train /tmp/data --out /tmp/runs/$name --max-minutes "$MINUTES" "$@" ${EXTRA:-} > /tmp/runs/$name.log 2>&1
   echo "$name exit $? after $SECONDS s"
 }
-# The run that produced models/ (2026-11-26, H100, about 4.5 minutes). compact_full_seed2
-# was trained before --split-seed existed, so it used patient split 2; the others split 1.
-train compact_full --arch compact --augment full --epochs 60 --patience 8 &
-train compact_full_seed2 --arch compact --augment full --epochs 60 --patience 8 --seed 2 --split-seed 2 &
-train compact_geometric --arch compact --augment geometric --epochs 60 --patience 8 &
-train compact_none --arch compact --augment none --epochs 60 --patience 8 &
-train seed_none --arch seed --augment none --epochs 15 --patience 4 &
+# Runs of the "better base model" issue, same split and test patients (split seed 1). On CPU
+# (2 cores) compact_norm_wide took ~35 min for 24 epochs; here they run side by side.
+# compact_full_lossless is the previous bundled recipe on the lossless cells, for the ablation.
+train compact_norm_wide --arch compact_norm --augment wide --epochs 40 --patience 40 &
+train compact_wide_aug --arch compact --augment wide --epochs 40 --patience 40 &
+train compact_full_lossless --arch compact --augment full --schedule plateau --epochs 60 --patience 8 &
+train compact24_wide --arch compact24 --augment wide --epochs 40 --patience 40 &
 wait
-rm -f /tmp/runs/seed_*/malaria_cnn.keras  # 45 MB: too big to bring back or ship; its card has its figures
 for f in /tmp/runs/*.log; do echo "== $f"; grep -v "^Epoch" "$f" | tail -24; done
 tar -C /tmp -czf "$OUT/runs.tar.gz" runs
 ls -la "$OUT"
