@@ -68,8 +68,8 @@ def test_classify_summary_warns_on_cells_unlike_the_bundled_models(tmp_path, cap
 
 def test_bundled_card_carries_a_description():
     card = json.loads((REPO / "models" / "malaria_cnn.card.json").read_text())
-    assert card["ood"]["cells"] == 14332  # the training patients' cells
-    assert card["threshold"] == 0.676  # the rest of the card is as it was
+    assert card["ood"]["cells"] == card["data"]["sets"]["train"]["cells"] == 14332  # the training patients' cells
+    assert card["threshold"] == card["metrics"]["test_patients"]["threshold"]  # the rest of the card is as it was
 
 
 @pytest.mark.skipif(not (DATA_DIR / "manifest.csv").is_file(), reason="real data not available (MALARIA_DATA_DIR)")
