@@ -100,7 +100,7 @@ def test_compact_norm_ignores_each_channels_stain_strength_and_loads_in_safe_mod
     recoloured = np.where(inside, cells * np.float32([0.7, 1.0, 1.25]) + np.float32([20, -10, 0]), 0)
     model = build("compact_norm")
     norm = next(layer for layer in model.layers if type(layer).__name__ == "GroupNormalization")
-    seen = keras.Model(model.inputs, norm.output)
+    seen = keras.Model(model.input, norm.output)
     a, b = np.asarray(seen(cells)), np.asarray(seen(recoloured))
     raw_change = np.abs(recoloured - cells).mean() / np.abs(cells).mean()
     assert raw_change > 0.1 and np.abs(a - b).mean() / np.abs(a).mean() < 0.05 * raw_change
