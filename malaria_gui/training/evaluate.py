@@ -20,8 +20,9 @@ from malaria_gui.engine.model import load_classifier
 from malaria_gui.engine.plots import draw_confusion, save_figure
 from malaria_gui.resources import card_path_for
 from malaria_gui.training.data import load_pixels, read_table
-from malaria_gui.training.other_labs import default_root, describe_sets, format_other_labs
-from malaria_gui.training.train import THRESHOLD_RULE, _round, evaluate, measure_other_labs, validation_threshold
+from malaria_gui.training.other_labs import default_root, format_other_labs
+from malaria_gui.training.train import (THRESHOLD_RULE, card_metrics, evaluate, measure_other_labs,
+                                        validation_threshold)
 
 
 def evaluate_on_card_split(model_path, data_dir, other_labs=None, rethreshold: bool = False) -> dict:
@@ -68,10 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics["data"] = "original lossless files of the test patients (data.test_patient_ids)"
         if args.rethreshold:
             card["threshold"], card["threshold_rule"] = result["threshold"], THRESHOLD_RULE
-        metrics["test_patients"] = _round(result["clean"].as_dict())
-        metrics["test_patients_colour_shifted"] = _round(result["shifted"].as_dict())
-        metrics["per_shift"] = result["per_shift"]
-        metrics["other_labs"] = result["other_labs"] | {"data": describe_sets()}
+        metrics.update(card_metrics(result))
         path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         clean = result["clean"]
         plot = path.parent / card.get("plots", {}).get("confusion_matrix", "confusion_matrix.png")

@@ -138,6 +138,17 @@ def _round(d: dict) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
 
 
+def card_metrics(result: dict) -> dict:
+    """The card's figures from one evaluation (``evaluate`` plus ``other_labs``): train and
+    ``evaluate --write-card`` write the same keys."""
+    return {
+        "test_patients": _round(result["clean"].as_dict()),
+        "test_patients_colour_shifted": _round(result["shifted"].as_dict()),
+        "per_shift": result["per_shift"],
+        "other_labs": result["other_labs"] | {"data": describe_sets()},
+    }
+
+
 def run_training(data_dir, *, arch="compact", epochs=24, out="runs/latest", batch_size=64, seed=1, split_seed=1,
                  augment_level="wide", schedule="cosine", test_fraction=0.2, val_fraction=0.15, max_cells=None,
                  patience=24, max_minutes=None, workers=None, other_labs=None, log=print) -> dict:
@@ -259,10 +270,7 @@ def make_card(model, arch, size, threshold, table, split, data_dir, augment_leve
         },
         "metrics": {
             "data": f"test patients (data.test_patient_ids): the files of {Path(data_dir).name} trained from",
-            "test_patients": _round(result["clean"].as_dict()),
-            "test_patients_colour_shifted": _round(result["shifted"].as_dict()),
-            "per_shift": result["per_shift"],
-            "other_labs": result["other_labs"] | {"data": describe_sets()},
+            **card_metrics(result),
         },
         "plots": {"history": "training_history.png", "confusion_matrix": "confusion_matrix.png"},
         "software": {
