@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cells import synthetic_cell, synthetic_field, write_rgb
+from cells import PARASITE, synthetic_cell, synthetic_field, write_rgb
 from malaria_gui.cli import main
 from malaria_gui.engine.fields import (
     FieldError,
@@ -83,6 +83,38 @@ def test_crops_are_cut_like_the_training_cells():
     assert cell.mask[0].any() and cell.mask[-1].any() and cell.mask[:, 0].any() and cell.mask[:, -1].any()
     outline = cell.contour()
     assert outline[:, 0].min() >= cell.x and outline[:, 0].max() < cell.x + cell.width
+
+
+def test_a_platelet_against_a_cell_is_trimmed_off_its_crop_but_a_parasite_inside_is_kept():
+    radius = 16.0
+    image, truth = synthetic_field(np.random.default_rng(8), radius=radius, infected=0.5)
+    centres = np.array([(x, y) for x, y, _ in truth])
+    # A platelet (a purple disc 0.6 of a cell's radius across) on the rim of every cell that
+    # has open background on its right.
+    platelets, infected = [], []
+    for x, y, ill in truth:
+        px, py = int(x + 1.3 * radius), int(y)
+        others = np.hypot(*(centres - (px, py)).T)
+        if np.sort(others)[1] > 2.0 * radius and px + radius < image.shape[1]:
+            cv2.circle(image, (px, py), int(0.35 * radius), PARASITE, -1, cv2.LINE_AA)
+            platelets.append((x, y, px, py))
+            infected += [(x, y)] if ill else []
+    assert len(platelets) >= 3 and infected
+    cells = segment_field(image)
+    assert len(cells) == len(truth)
+    trimmed = 0
+    for x, y, px, py in platelets:
+        (owner,) = _owners(cells, x, y)  # the cell is still found, once
+        c = cells[owner]
+        # The platelet's outer half is in no crop, and the box ends at the cell's rim.
+        trimmed += not _owners(cells, px + 2, py) and c.x + c.width < px + 0.2 * radius
+    assert trimmed >= 0.9 * len(platelets)
+    # The purple dots inside the infected cells stay in their crops.
+    for x, y in infected:
+        (owner,) = _owners(cells, x, y)
+        c = cells[owner]
+        purple = (np.abs(c.crop.astype(int) - PARASITE).sum(axis=2) < 60) & c.mask
+        assert purple.sum() >= 0.5 * np.pi * (0.18 * radius) ** 2
 
 
 def _photo() -> np.ndarray:

@@ -4,8 +4,8 @@ A camera field of a thin smear holds 100-300 red cells. This module finds them (
 illumination, Otsu on the green channel, distance transform + marker watershed to split
 touching cells), drops cells cut by the image border and what is not a red cell (too small,
 too large or far darker than the field's own median cell: platelets, white cells, debris,
-burnt-in text), cuts each cell as the NIH cells were cut (its bounding box, black outside its
-mask) and scores the crops through the classifier. Every size is derived from the field
+burnt-in text), trims what sticks out of each cell's outline (a platelet lying against it),
+cuts each cell as the NIH cells were cut (its bounding box, black outside its mask) and scores the crops through the classifier. Every size is derived from the field
 itself (the typical cell radius from the distance-transform peaks), so any camera and
 magnification works. Qt-free: the window and the CLI share it.
 """
@@ -33,6 +33,7 @@ WORK_RADIUS = 11.0  # the typical cell radius (px) the segmentation works at; ne
 MIN_WORK_RADIUS = 7.0  # the coarse look is used as it is when cells are at least this large in it
 COARSE_SIDE = 400  # long side of the first, coarse look that measures the cells
 MIN_RADIUS_PX = 6.0  # a cell under 12 px across holds no parasite detail to classify
+TRIM_DISC = 0.9  # diameter of the disc that trims what sticks out of a cell, in cell radii
 MIN_FIELD_SIDE = 160  # the NIH crops are 100-200 px; a camera field is 640 px and up  # cells smaller than this in the original image cannot be classified
 
 
@@ -346,6 +347,7 @@ def _cut(rgb: np.ndarray, labels: np.ndarray, region: _Region, scale: float) -> 
         local = cv2.resize(local * 255, (ox1 - ox0, oy1 - oy0), interpolation=cv2.INTER_LINEAR) >= 128
     else:
         local = local.astype(bool)
+    local = _trim_protrusions(local)
     # Tighten the box to the mask, as the NIH crops are.
     rows = np.flatnonzero(local.any(axis=1))
     cols = np.flatnonzero(local.any(axis=0))
@@ -354,6 +356,29 @@ def _cut(rgb: np.ndarray, labels: np.ndarray, region: _Region, scale: float) -> 
     crop = rgb[by:by + local.shape[0], bx:bx + local.shape[1]].copy()
     crop[~local] = 0
     return FoundCell(bx, by, local.shape[1], local.shape[0], local, crop)
+
+
+def _trim_protrusions(mask: np.ndarray) -> np.ndarray:
+    """The cell's mask opened by a disc 0.9 of the cell's radius across, largest piece kept.
+
+    A platelet or a speck lying against a cell joins its mask, and a purple blob at the edge of
+    a crop is what a parasite looks like to the classifier. On the 193 Chula-RBC-12 fields (no
+    malaria; tools/eval_chula.py) this cut the cells the bundled model calls Parasitized from
+    2.83% to 1.56%, with the MP-IDB infected crops trimmed the same way caught as often as
+    before (74.1%): a parasite lies inside its cell's outline, so the opening keeps it. Two
+    cells merged through a narrow neck are cut to the larger one.
+    """
+    reach = 0.5 * TRIM_DISC * math.sqrt(float(mask.sum()) / math.pi)
+    # An opening by a disc as two distance transforms (linear time, where an erosion and a
+    # dilation by a 17 px disc cost 0.7 ms a cell): the centres the disc fits on, grown back.
+    padded = cv2.copyMakeBorder(mask.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    beyond = (cv2.distanceTransform(padded, cv2.DIST_L2, 5) <= reach).astype(np.uint8)  # 0 where the disc fits
+    # Half a pixel of slack: the grown-back disc would otherwise shave the rim of a round cell.
+    opened = (cv2.distanceTransform(beyond, cv2.DIST_L2, 5)[1:-1, 1:-1] <= reach + 0.5) & mask
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened.astype(np.uint8), connectivity=8)
+    if n <= 1:  # thinner than the disc everywhere: leave it as it was cut
+        return mask
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
 def looks_like_field(rgb: np.ndarray) -> bool:
