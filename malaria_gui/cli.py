@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--other-labs", type=Path, default=None, metavar="DIR",
                    help="folder holding mpidb_pf_crops/ and chula_rbc12_fields/ to measure other labs on "
                         "(default: beside DATA_DIR; skipped when absent)")
+    t.add_argument("--teacher", type=Path, action="append", default=None, metavar="FILE",
+                   help="distil from this trained model (repeat for an averaged ensemble; same input size)")
     t.add_argument("--test-patients", type=float, default=0.2, help="fraction of patients held out for test")
     t.add_argument("--val-patients", type=float, default=0.15, help="fraction of patients for validation")
     t.add_argument("--max-cells", type=int, default=None, help="use at most this many cells (quick runs)")

@@ -151,7 +151,7 @@ def card_metrics(result: dict) -> dict:
 
 def run_training(data_dir, *, arch="compact", epochs=24, out="runs/latest", batch_size=64, seed=1, split_seed=1,
                  augment_level="wide", schedule="cosine", test_fraction=0.2, val_fraction=0.15, max_cells=None,
-                 patience=24, max_minutes=None, workers=None, other_labs=None, log=print) -> dict:
+                 patience=24, max_minutes=None, workers=None, other_labs=None, teachers=None, log=print) -> dict:
     keras = _keras()
     from malaria_gui.training.architectures import build, fold_batch_norm
 
@@ -178,11 +178,19 @@ def run_training(data_dir, *, arch="compact", epochs=24, out="runs/latest", batc
     # Cosine decay to 2% over the planned epochs: heavy augmentation keeps the validation loss
     # falling slowly for many epochs, where plateau cuts came early and stopped it.
     rate = keras.optimizers.schedules.CosineDecay(1e-3, steps, alpha=0.02) if schedule == "cosine" else 1e-3
-    model.compile(
-        optimizer=keras.optimizers.Adam(rate),
-        loss=keras.losses.BinaryCrossentropy(label_smoothing=0.05),
-        metrics=["accuracy"],
-    )
+    loss = keras.losses.BinaryCrossentropy(label_smoothing=0.05)
+    trainee = model
+    if teachers:
+        from malaria_gui.training.distill import Distiller, load_teacher
+
+        teacher = load_teacher(teachers)
+        if int(teacher.input_shape[1]) != size:
+            raise ValueError(f"the teacher takes {teacher.input_shape[1]} px cells, the {arch} network {size} px")
+        trainee = Distiller(model, teacher)
+        trainee.compile(optimizer=keras.optimizers.Adam(rate), student_loss=loss, metrics=["accuracy"])
+        log(f"distilling from {len(teachers)} teacher model(s): " + ", ".join(Path(t).name for t in teachers))
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=["accuracy"])
     train_ds = make_dataset(images[split.train], table.labels[split.train], batch_size=batch_size,
                             size=size, level=augment_level, seed=seed, workers=workers)
     val_x = preprocess_batch(list(images[split.val]), size)
@@ -197,7 +205,7 @@ def run_training(data_dir, *, arch="compact", epochs=24, out="runs/latest", batc
                                                            patience=max(1, patience // 3), min_lr=1e-5))
     if max_minutes:
         callbacks.append(time_limit(60 * max_minutes))
-    history = model.fit(train_ds, validation_data=(val_x, val_y), epochs=epochs, callbacks=callbacks,
+    history = trainee.fit(train_ds, validation_data=(val_x, val_y), epochs=epochs, callbacks=callbacks,
                         verbose=1 if sys.stdout.isatty() else 2)
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     best_epoch = int(np.argmin(hist["val_loss"])) + 1
@@ -221,7 +229,7 @@ def run_training(data_dir, *, arch="compact", epochs=24, out="runs/latest", batc
                 lambda f: draw_confusion(f.subplots(), clean, f"Test patients ({clean.n} cells), threshold {threshold:.2f}"))
 
     card = make_card(model, arch, size, threshold, table, split, data_dir, augment_level, schedule, hist, best_epoch,
-                     batch_size, seed, split_seed, result, time.time() - started)
+                     batch_size, seed, split_seed, result, time.time() - started, teachers)
     from malaria_gui.resources import card_path_for
 
     card_path_for(model_path).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
@@ -230,7 +238,7 @@ def run_training(data_dir, *, arch="compact", epochs=24, out="runs/latest", batc
 
 
 def make_card(model, arch, size, threshold, table, split, data_dir, augment_level, schedule, hist, best_epoch,
-              batch_size, seed, split_seed, result, seconds) -> dict:
+              batch_size, seed, split_seed, result, seconds, teachers=None) -> dict:
     keras = _keras()
     sets = {name: idx for name, idx in (("train", split.train), ("validation", split.val), ("test", split.test))}
     return {
@@ -262,7 +270,10 @@ def make_card(model, arch, size, threshold, table, split, data_dir, augment_leve
             "batch_size": batch_size,
             "optimizer": ("Adam 1e-3, cosine decay to 2% over the epochs, last epoch kept" if schedule == "cosine"
                           else "Adam 1e-3, reduce on plateau, best epoch on validation loss kept"),
-            "loss": "binary cross-entropy, label smoothing 0.05",
+            "loss": "binary cross-entropy, label smoothing 0.05" + (
+                f"; half of it distillation from {len(teachers)} averaged teacher model(s) at temperature 2"
+                if teachers else ""),
+            **({"teachers": [Path(t).name for t in teachers]} if teachers else {}),
             "seed": seed,
             "split_seed": split_seed,
             "seconds": round(seconds),
@@ -288,7 +299,8 @@ def train_from_args(args) -> int:
         run_training(args.data_dir, arch=args.arch, epochs=args.epochs, out=args.out, batch_size=args.batch_size,
                      seed=args.seed, split_seed=args.split_seed, augment_level=args.augment, schedule=args.schedule,
                      test_fraction=args.test_patients, val_fraction=args.val_patients, max_cells=args.max_cells,
-                     patience=args.patience, max_minutes=args.max_minutes, other_labs=args.other_labs)
+                     patience=args.patience, max_minutes=args.max_minutes, other_labs=args.other_labs,
+                     teachers=args.teacher)
     except (ValueError, FileNotFoundError) as exc:
         print(f"malaria-gui train: error: {exc}", file=sys.stderr)
         return 2
