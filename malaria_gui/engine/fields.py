@@ -5,9 +5,10 @@ illumination, Otsu on the green channel, distance transform + marker watershed t
 touching cells), drops cells cut by the image border and what is not a red cell (too small,
 too large or far darker than the field's own median cell: platelets, white cells, debris,
 burnt-in text), trims what sticks out of each cell's outline (a platelet lying against it),
-cuts each cell as the NIH cells were cut (its bounding box, black outside its mask) and scores the crops through the classifier. Every size is derived from the field
-itself (the typical cell radius from the distance-transform peaks), so any camera and
-magnification works. Qt-free: the window and the CLI share it.
+cuts each cell as the NIH cells were cut (its bounding box, black outside its mask) and
+scores the crops through the classifier. Every size is derived from the field itself (the
+typical cell radius from the distance-transform peaks), so any camera and magnification
+works. Qt-free: the window and the CLI share it.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def _fill_rings(mask: np.ndarray, max_area: float) -> np.ndarray:
 def _distance(mask: np.ndarray) -> np.ndarray:
     """Distance to the nearest background pixel, the image's edge counting as background
     (a mask without background would otherwise give OpenCV's float maximum)."""
-    padded = np.pad(mask.astype(np.uint8), 1)
+    padded = cv2.copyMakeBorder(mask.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     return cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
 
 
@@ -371,10 +372,9 @@ def _trim_protrusions(mask: np.ndarray) -> np.ndarray:
     reach = 0.5 * TRIM_DISC * math.sqrt(float(mask.sum()) / math.pi)
     # An opening by a disc as two distance transforms (linear time, where an erosion and a
     # dilation by a 17 px disc cost 0.7 ms a cell): the centres the disc fits on, grown back.
-    padded = cv2.copyMakeBorder(mask.astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    beyond = (cv2.distanceTransform(padded, cv2.DIST_L2, 5) <= reach).astype(np.uint8)  # 0 where the disc fits
+    beyond = (_distance(mask) <= reach).astype(np.uint8)  # 0 where the disc fits
     # Half a pixel of slack: the grown-back disc would otherwise shave the rim of a round cell.
-    opened = (cv2.distanceTransform(beyond, cv2.DIST_L2, 5)[1:-1, 1:-1] <= reach + 0.5) & mask
+    opened = (cv2.distanceTransform(beyond, cv2.DIST_L2, 5) <= reach + 0.5) & mask
     n, labels, stats, _ = cv2.connectedComponentsWithStats(opened.astype(np.uint8), connectivity=8)
     if n <= 1:  # thinner than the disc everywhere: leave it as it was cut
         return mask
