@@ -33,7 +33,7 @@ def test_train_writes_a_loadable_model_its_card_and_plots(tmp_path):
     # no other-lab sets beside this folder: the card says which threshold, and claims no figure
     assert card["metrics"]["other_labs"]["threshold"] == card["threshold"]
     assert "mpidb_infected" not in card["metrics"]["other_labs"]
-    assert "augmented copy" in card["threshold_rule"] and card["training"]["augmentation"] == "wide"
+    assert "augmented copies" in card["threshold_rule"] and card["training"]["augmentation"] == "wide"
 
     classifier = load_classifier(out / "malaria_cnn.keras")
     assert classifier.threshold == card["threshold"]
@@ -90,3 +90,26 @@ def test_wide_augmentation_pieces_change_what_they_say_and_nothing_else():
     assert np.array_equal(a, augment(cell, np.random.default_rng(9), "wide"))
     with pytest.raises(ValueError, match="unknown augmentation level"):
         augment(cell, rng, "wider")
+
+
+def test_card_threshold_balances_both_recalls_and_holds_still_between_samples():
+    from malaria_gui.training.train import balanced_threshold, choose_threshold
+
+    rng = np.random.default_rng(0)
+    truth = ["Parasitized"] * 400 + ["Uninfected"] * 400
+
+    def sample():
+        # overlapping scores with a flat top to Youden's J, as validation cells give
+        return np.r_[rng.beta(5, 2, 400), rng.beta(2, 5, 400)]
+
+    p = sample()
+    cut = balanced_threshold(truth, p)
+    sensitivity, specificity = (p[:400] >= cut).mean(), (p[400:] < cut).mean()
+    assert abs(sensitivity - specificity) < 0.01
+    # weights count like repeated cells
+    twice = balanced_threshold(truth + truth[:400], np.r_[p, p[:400]])
+    assert balanced_threshold(truth, p, np.r_[np.full(400, 2.0), np.ones(400)]) == twice
+    samples = [sample() for _ in range(12)]
+    spread_balanced = np.std([balanced_threshold(truth, s) for s in samples])
+    spread_youden = np.std([choose_threshold(truth, s) for s in samples])
+    assert spread_balanced < 0.5 * spread_youden
