@@ -86,26 +86,30 @@ def predict_parasitized(model, images128: np.ndarray, size: int, batch_size: int
     )
 
 
-def choose_threshold(truth_names, p_parasitized) -> float:
-    """Youden's J on validation patients: the cut-off that best balances both recalls."""
+def _roc(truth_names, p_parasitized, weights=None):
     from sklearn.metrics import roc_curve
 
     y = np.asarray([t == PARASITIZED for t in truth_names])
-    fpr, tpr, thresholds = roc_curve(y, p_parasitized)
-    best = int(np.argmax(tpr - fpr))
-    return float(np.clip(np.round(thresholds[best], 3), 0.05, 0.95))
+    return roc_curve(y, p_parasitized, sample_weight=weights)
+
+
+def _card_value(threshold: float) -> float:
+    """Rounded for the card, and kept off the ends (roc_curve's first cut-off is infinite)."""
+    return float(np.clip(np.round(threshold, 3), 0.05, 0.95))
+
+
+def choose_threshold(truth_names, p_parasitized) -> float:
+    """Youden's J on validation patients: the cut-off that best balances both recalls."""
+    fpr, tpr, thresholds = _roc(truth_names, p_parasitized)
+    return _card_value(thresholds[int(np.argmax(tpr - fpr))])
 
 
 def balanced_threshold(truth_names, p_parasitized, weights=None) -> float:
     """The cut-off where sensitivity equals specificity (equal error rate). It is where two
     monotone curves cross, so it moves little with the sample; Youden's J is flat near its
     top and its argmax wandered from 0.64 to 0.72 with the augmented copy's seed alone."""
-    from sklearn.metrics import roc_curve
-
-    y = np.asarray([t == PARASITIZED for t in truth_names])
-    fpr, tpr, thresholds = roc_curve(y, p_parasitized, sample_weight=weights)
-    best = int(np.argmin(np.abs(tpr - (1 - fpr))))
-    return float(np.clip(np.round(thresholds[best], 3), 0.05, 0.95))
+    fpr, tpr, thresholds = _roc(truth_names, p_parasitized, weights)
+    return _card_value(thresholds[int(np.argmin(np.abs(tpr - (1 - fpr))))])
 
 
 COPIES = 5
