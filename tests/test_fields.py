@@ -117,6 +117,35 @@ def test_a_platelet_against_a_cell_is_trimmed_off_its_crop_but_a_parasite_inside
         assert purple.sum() >= 0.5 * np.pi * (0.18 * radius) ** 2
 
 
+@pytest.mark.parametrize("seed, radius", [(9, 16.0), (12, 24.0)])
+def test_cells_a_fibre_crosses_are_not_counted_and_the_others_are(seed, radius):
+    plain, truth = synthetic_field(np.random.default_rng(seed), radius=radius)
+    h, w = plain.shape[:2]
+    # A translucent grey fibre, a third of a cell's radius wide, straight across the field.
+    (x0, y0), (x1, y1) = (0.0, 0.1 * h), (float(w), 0.9 * h)
+    shade = np.zeros((h, w), np.uint8)
+    cv2.line(shade, (int(x0), int(y0)), (int(x1), int(y1)), 255, max(2, int(radius / 3)), cv2.LINE_AA)
+    image = (plain * (1.0 - 0.35 * shade[..., None] / 255.0)).astype(np.uint8)
+
+    def off_line(x, y):  # distance from a cell's centre to the fibre
+        return abs((x1 - x0) * (y0 - y) - (x0 - x) * (y1 - y0)) / np.hypot(x1 - x0, y1 - y0)
+
+    crossed = [(x, y) for x, y, _ in truth if off_line(x, y) < 0.6 * radius]
+    clear = [(x, y) for x, y, _ in truth if off_line(x, y) > 1.3 * radius]
+    assert len(crossed) >= 5
+    with_fibre, without = segment_field(image), segment_field(plain)
+    # Without the fibre every one of those cells is counted; with it, none.
+    assert all(len(_owners(without, x, y)) == 1 for x, y in crossed)
+    assert all(not _owners(with_fibre, x, y) for x, y in crossed)
+    # The cells clear of it are counted as before (the fibre, dark like a cell where it
+    # touches one, may pull one neighbour's outline out of shape).
+    def found(cells):
+        return sum(len(_owners(cells, x, y)) == 1 for x, y in clear)
+
+    assert found(without) >= 0.95 * len(clear)
+    assert found(with_fibre) >= found(without) - 1
+
+
 def _photo() -> np.ndarray:
     """Not a smear: a sky gradient, a house and a sun."""
     yy, xx = np.mgrid[0:480, 0:640]
