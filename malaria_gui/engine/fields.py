@@ -39,7 +39,7 @@ FIBRE_LENGTH = 4.0  # a fibre or scratch runs straight for at least this many ce
 FIBRE_WIDTH = 1.0  # and is thinner than this many cell radii (a cell is two across)
 FIBRE_DEPTH = 0.5  # and darker than the background by this share of the cells' own contrast
 FIBRE_ANGLES = 16  # directions tried (11.25 degrees apart)
-FIBRE_INSIDE = 0.33  # a cell is crossed when the fibre passes this many radii inside its rim
+FIBRE_INSIDE = 0.33  # a cell is crossed when this many radii of fibre width lie inside it, over a radius
 MIN_FIELD_SIDE = 160  # the NIH crops are 100-200 px; a camera field is 640 px and up  # cells smaller than this in the original image cannot be classified
 
 
@@ -311,11 +311,8 @@ def _measure(labels: np.ndarray, n: int, fg: _Foreground) -> list[_Region]:
     inside = np.array(
         [b is not None and b[0].start >= 1 and b[1].start >= 1 and b[0].stop < h and b[1].stop < w for b in boxes]
     )
-    # So are cells a fibre crosses (inside: more than a third of a radius in from the rim;
-    # a fibre that only grazes a rim leaves the cell's crop clean enough).
-    deep = _fibres(fg) & (_distance(labels >= 2) >= FIBRE_INSIDE * fg.radius)
-    crossed = np.bincount(labels[deep].clip(0), minlength=n + 2)[2:] >= 3
-    present = (areas > 0) & ~crossed
+    # So are cells a fibre crosses: their crop is not a clean cell either.
+    present = (areas > 0) & ~_crossed(labels, boxes, _fibres(fg), fg.radius)
     candidate = inside & present & (areas >= 0.25 * math.pi * fg.radius ** 2)
     if not candidate.any():
         return []
@@ -362,6 +359,33 @@ def _fibres(fg: _Foreground) -> np.ndarray:
         cv2.line(line, (round(half - dx), round(half - dy)), (round(half + dx), round(half + dy)), 1, 1)
         np.maximum(straight, cv2.morphologyEx(thin, cv2.MORPH_OPEN, line, borderType=cv2.BORDER_REFLECT), out=straight)
     return straight > 128
+
+
+def _crossed(labels: np.ndarray, boxes: list, fibre: np.ndarray, radius: float) -> np.ndarray:
+    """Per region, whether the fibre passes through it rather than beside it.
+
+    A fibre is dark, so it joins the cells it touches in the foreground, and a cell lying
+    against it owns a strip of it. What tells a crossing is that the cell's own pixels (its
+    region less the fibre) surround the fibre: the fibre lies inside their convex hull, over
+    more than FIBRE_INSIDE radii of its width times a radius of its length.
+    """
+    out = np.zeros(len(boxes), bool)
+    if not fibre.any():
+        return out
+    for i in np.unique(labels[fibre]):
+        if i < 2 or boxes[i - 2] is None:
+            continue
+        box = boxes[i - 2]
+        on_fibre = fibre[box]
+        own = ((labels[box] == i) & ~on_fibre).astype(np.uint8)
+        points = cv2.findNonZero(own)
+        if points is None:
+            out[i - 2] = True  # all fibre
+            continue
+        hull = np.zeros_like(own)
+        cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+        out[i - 2] = int((hull.astype(bool) & on_fibre).sum()) >= FIBRE_INSIDE * radius * radius
+    return out
 
 
 def _solidity(mask: np.ndarray) -> float:
