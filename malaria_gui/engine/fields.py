@@ -4,7 +4,8 @@ A camera field of a thin smear holds 100-300 red cells. This module finds them (
 illumination, Otsu on the green channel, distance transform + marker watershed to split
 touching cells), drops cells cut by the image border and what is not a red cell (too small,
 too large or far darker than the field's own median cell: platelets, white cells, debris,
-burnt-in text) and cells crossed by a fibre or scratch, trims what sticks out of each cell's outline (a platelet lying against it),
+burnt-in text) and cells a fibre or scratch crosses, trims what sticks out of each cell's
+outline (a platelet lying against it),
 cuts each cell as the NIH cells were cut (its bounding box, black outside its mask) and
 scores the crops through the classifier. Every size is derived from the field itself (the
 typical cell radius from the distance-transform peaks), so any camera and magnification

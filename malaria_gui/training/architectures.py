@@ -58,10 +58,10 @@ def compact(input_size: int = 64, width: int = 16, normalise: bool = False, stem
         # Each stem x stem block of pixels becomes one position's channels, then a 1x1
         # convolution: the same function as a stride-4 4x4 convolution, which XLA ran at
         # half the speed on CPU.
-        cells = input_size // stem
-        x = layers.Reshape((cells, stem, cells, stem, 3))(x)
+        grid = input_size // stem
+        x = layers.Reshape((grid, stem, grid, stem, 3))(x)
         x = layers.Permute((1, 3, 2, 4, 5))(x)
-        x = layers.Reshape((cells, cells, stem * stem * 3))(x)
+        x = layers.Reshape((grid, grid, stem * stem * 3))(x)
         x = layers.Conv2D(width, 1, use_bias=False)(x)
         x = layers.ReLU()(layers.BatchNormalization()(x))
     for filters in (2 * width, 4 * width, 8 * width):

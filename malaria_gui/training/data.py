@@ -98,6 +98,23 @@ def split_by_patient(table: CellTable, test_fraction: float = 0.2, val_fraction:
     return Split(train=rest[train_in_rest], val=rest[val_in_rest], test=test)
 
 
+def card_split(table: CellTable, card: dict, split: str) -> np.ndarray:
+    """Rows of ``table`` in one of a model card's patient-grouped splits (test, validation,
+    train: the rest) or all of them; ValueError when the card does not list them."""
+    if split == "all":
+        return np.arange(len(table))
+    data = card.get("data", {})
+    if split == "train":
+        held = set(data.get("test_patient_ids", [])) | set(data.get("validation_patient_ids", []))
+        if not held:
+            raise ValueError("the model card lists no test or validation patients")
+        return np.flatnonzero(~np.isin(table.patients, list(held)))
+    key = "test_patient_ids" if split == "test" else "validation_patient_ids"
+    if not data.get(key):
+        raise ValueError(f"the model card lists no {split} patients")
+    return np.flatnonzero(np.isin(table.patients, data[key]))
+
+
 def load_pixels(paths, size: int = STORE_SIZE, workers: int = 8) -> np.ndarray:
     """Decode cells into one (N, size, size, 3) ``uint8`` array, through the app's decoder."""
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)

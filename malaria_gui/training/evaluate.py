@@ -13,13 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from malaria_gui.engine.metrics import format_metrics
 from malaria_gui.engine.model import load_classifier
 from malaria_gui.engine.plots import draw_confusion, save_figure
 from malaria_gui.resources import card_path_for
-from malaria_gui.training.data import load_pixels, read_table
+from malaria_gui.training.data import card_split, load_pixels, read_table
 from malaria_gui.training.other_labs import default_root, format_other_labs
 from malaria_gui.training.train import (THRESHOLD_RULE, card_metrics, evaluate, measure_other_labs,
                                         validation_threshold)
@@ -33,9 +31,9 @@ def evaluate_on_card_split(model_path, data_dir, other_labs=None, rethreshold: b
     table = read_table(data_dir)
     size, threshold = classifier.input_size, classifier.threshold
     if rethreshold:
-        val = np.flatnonzero(np.isin(table.patients, card["data"]["validation_patient_ids"]))
+        val = card_split(table, card, "validation")
         threshold = validation_threshold(classifier.model, load_pixels(table.paths[val]), table.labels[val], size)
-    test = np.flatnonzero(np.isin(table.patients, card["data"]["test_patient_ids"]))
+    test = card_split(table, card, "test")
     images = load_pixels(table.paths[test])
     result = evaluate(classifier.model, images, table.labels[test], size, threshold)
     result["other_labs"] = measure_other_labs(classifier.model, size, threshold, other_labs or default_root(data_dir))

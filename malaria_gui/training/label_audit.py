@@ -27,7 +27,8 @@ import numpy as np
 from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED, UNINFECTED, class_index
 from malaria_gui.engine.metrics import Metrics, compute_metrics, format_metrics
 from malaria_gui.engine.model import load_classifier
-from malaria_gui.training.data import load_pixels, read_table
+from malaria_gui.training.data import card_split, load_pixels, read_table
+from malaria_gui.training.train import predict_parasitized
 
 SPLITS = ("test", "validation", "train", "all")
 MONTAGE_COLUMNS = 10
@@ -61,30 +62,12 @@ def contradictions(labels: np.ndarray, p_parasitized: np.ndarray, low: float = 0
     return hit[np.argsort(-confidence, kind="stable")]
 
 
-def split_index(table, card: dict, split: str) -> np.ndarray:
-    """Rows of ``table`` in one of the model card's patient-grouped splits."""
-    if split == "all":
-        return np.arange(len(table))
-    data = card.get("data", {})
-    if split == "train":
-        held = set(data.get("test_patient_ids", [])) | set(data.get("validation_patient_ids", []))
-        if not held:
-            raise ValueError("the model card lists no test or validation patients: use --split all")
-        return np.flatnonzero(~np.isin(table.patients, list(held)))
-    key = "test_patient_ids" if split == "test" else "validation_patient_ids"
-    if not data.get(key):
-        raise ValueError(f"the model card lists no {split} patients: use --split all")
-    return np.flatnonzero(np.isin(table.patients, data[key]))
-
-
 def audit(model_path, data_dir, split: str = "test", low: float = 0.1, high: float = 0.9) -> tuple[Audit, float, np.ndarray]:
     """Score one split with the model; returns the audit, the card's threshold and the pixels."""
     classifier = load_classifier(model_path)
     table = read_table(data_dir)
-    rows = split_index(table, classifier.card or {}, split)
+    rows = card_split(table, classifier.card or {}, split)
     images = load_pixels(table.paths[rows])
-    from malaria_gui.training.train import predict_parasitized
-
     p = predict_parasitized(classifier.model, images, classifier.input_size)
     labels = table.labels[rows]
     found = Audit(table.paths[rows], labels, table.patients[rows], p, contradictions(labels, p, low, high))
@@ -130,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         found, threshold, images = audit(args.model, args.data_dir, args.split, args.low, args.high)
     except ValueError as exc:
-        parser.exit(2, f"label_audit: {exc}\n")
+        parser.exit(2, f"label_audit: {exc}; --split all audits every cell\n")
     labelled_p = found.labels[found.contradicted] == class_index(PARASITIZED)
     print(f"{args.split} cells: {len(found.labels)} from {len(set(found.patients))} patients; "
           f"contradicted with confidence: {len(found.contradicted)} "
