@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cells import PARASITE, synthetic_cell, synthetic_field, write_rgb
+from cells import PARASITE, RBC, synthetic_cell, synthetic_field, write_rgb
 from malaria_gui.cli import main
 from malaria_gui.engine.fields import (
     FieldError,
@@ -115,6 +115,31 @@ def test_a_platelet_against_a_cell_is_trimmed_off_its_crop_but_a_parasite_inside
         c = cells[owner]
         purple = (np.abs(c.crop.astype(int) - PARASITE).sum(axis=2) < 60) & c.mask
         assert purple.sum() >= 0.5 * np.pi * (0.18 * radius) ** 2
+
+
+@pytest.mark.parametrize("seed, width, height, radius", [(13, 640, 480, 16.0), (14, 960, 720, 24.0)])
+def test_specks_ringed_by_a_pink_halo_are_not_counted_as_cells(seed, width, height, radius):
+    """A platelet or speck of dust with a pinkish halo, 0.4 of a cell's area, reads to the
+    classifier as a dark dot in a small cell (Chula's uninfected fields): not a red cell."""
+    image, truth = synthetic_field(np.random.default_rng(seed), width, height, radius, debris=0)
+    centres = np.array([(x, y) for x, y, _ in truth])
+    h, w = image.shape[:2]
+    rng = np.random.default_rng(seed + 100)
+    specks = []
+    for _ in range(4000):
+        x, y = rng.uniform(2 * radius, w - 2 * radius), rng.uniform(2 * radius, h - 2 * radius)
+        clear = np.hypot(*(centres - (x, y)).T).min() > 2.2 * radius
+        if clear and all(np.hypot(x - sx, y - sy) > 3 * radius for sx, sy in specks):
+            cv2.circle(image, (int(x), int(y)), int(0.63 * radius), RBC, -1, cv2.LINE_AA)
+            cv2.circle(image, (int(x), int(y)), max(2, int(0.2 * radius)), PARASITE, -1, cv2.LINE_AA)
+            specks.append((x, y))
+        if len(specks) == 6:
+            break
+    assert len(specks) >= 4
+    cells = segment_field(image)
+    assert not any(_owners(cells, x, y) for x, y in specks)
+    found_once = sum(len(_owners(cells, x, y)) == 1 for x, y, _ in truth)
+    assert found_once >= 0.97 * len(truth)
 
 
 @pytest.mark.parametrize("seed, radius", [(9, 16.0), (12, 24.0)])
