@@ -95,7 +95,9 @@ class Session(QObject):
         self.generation = 0  # bumped by clear(): chunks of an older generation are dropped
         self.ticket = 0  # number of the last add_paths job sent
         self.run_total = 0
-        self.run_done = 0
+        self.run_done = 0  # rows scored: one per file, or per cell of a whole field
+        self.run_field_cells = 0  # of which cells found in fields
+        self.run_fields: set[str] = set()  # and the fields they came from
         self.run_started_at = 0.0
         self.metrics: Metrics | None = None  # as last sent with metrics_changed
         self.field_images: dict[str, FieldImage] = {}  # display copies of the fields scored, by path
@@ -187,7 +189,8 @@ class Session(QObject):
     def _start_run(self) -> None:
         self.busy = True
         self.last_run_cancelled = False
-        self.run_total = self.run_done = 0
+        self.run_total = self.run_done = self.run_field_cells = 0
+        self.run_fields = set()
         self.run_started_at = time.monotonic()
         self.run_started.emit()
 
@@ -238,6 +241,9 @@ class Session(QObject):
             return  # a chunk from before Clear
         self.results.add_rows(rows)
         self.run_done += sum(1 for r in rows if r.error != NOT_SCORED)  # "Cancelled: 48 of 600"
+        cells = [r.path for r in rows if r.cell and r.error != NOT_SCORED]
+        self.run_field_cells += len(cells)
+        self.run_fields.update(cells)
         self.rows_added.emit(len(rows))
         self.progress.emit(self.run_done, self.run_total, self.elapsed)
         if not self._counts_timer.isActive():

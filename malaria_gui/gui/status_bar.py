@@ -66,7 +66,15 @@ class StatusBar(QStatusBar):
         self.progress.hide()
         s = self._session
         verb = "Cancelled" if cancelled else "Done"
-        self.rate_label.setText(f"{verb}: {s.run_done} of {s.run_total} files in {duration(s.elapsed)}")
+        if s.run_field_cells:  # the count is of rows: a field's cells are rows, the field is not one
+            files = s.run_done - s.run_field_cells
+            fields = len(s.run_fields)
+            parts = [f"{files} file{'s' * (files != 1)}"] if files else []
+            parts.append(f"{s.run_field_cells} cells from {fields} field{'s' * (fields != 1)}")
+            what = f"({', '.join(parts)})"
+        else:
+            what = "files"
+        self.rate_label.setText(f"{verb}: {s.run_done} of {s.run_total} {what} in {duration(s.elapsed)}")
 
 
 def duration(seconds: float) -> str:

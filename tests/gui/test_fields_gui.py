@@ -222,6 +222,8 @@ def test_a_dropped_field_becomes_cell_rows_shown_outlined_in_the_window(qtbot, w
     score_and_wait(qtbot, window, [field_path])
     results = window.session.results
     assert results.rowCount() == expected
+    # The status bar counts the field's cells as cells, not as files.
+    assert window.status.rate_label.text().startswith(f"Done: {expected} of {expected} ({expected} cells from 1 field) in ")
     assert results.index(0, COL_FIELD).data() == "field_01 #1"
     view = window.field_panel.view
     qtbot.waitUntil(lambda: len(view.outlines) == expected, timeout=SCORE_TIMEOUT_MS)
