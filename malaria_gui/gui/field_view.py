@@ -127,9 +127,12 @@ class FieldView(QGraphicsView):
 
     def show_row(self, row: int) -> None:
         """Show the field of a row of ``session.results`` with its cell highlighted; a plain
-        cell leaves the field shown as it is."""
+        cell leaves the field shown, none of its cells marked as the one selected."""
         results = self._session.results
-        if not 0 <= row < results.rowCount() or results.cell(row) is None:
+        if not 0 <= row < results.rowCount():
+            return
+        if results.cell(row) is None:
+            self.highlight(None)
             return
         path, cell = results.path(row), results.cell(row)
         if cell == 0:

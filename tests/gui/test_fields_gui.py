@@ -181,6 +181,9 @@ def test_field_view_outlines_every_cell_clicks_select_and_threshold_recolours(qt
     red, blue = CLASS_COLOURS[PARASITIZED], CLASS_COLOURS[UNINFECTED]
     assert view.outline_colour(1).name() == red and view.outline_colour(2).name() == blue
     assert view.outline_colour(3).name() == "#f1c40f"  # the highlighted one
+    view.show_row(0)  # a plain cell: the field stays, with no cell of it marked as selected
+    assert view.path == "/slides/A/f1.png" and view.highlighted is None
+    assert view.outline_colour(3).name() in (red, blue)
     session.set_threshold(0.15)
     assert view.outline_colour(2).name() == red and view.outline_colour(6).name() == blue
     # Clicking inside cell 4's outline picks its row.
