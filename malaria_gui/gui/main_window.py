@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog, QFrame, QHBoxLayout, QMainWindow, QMessageBox, QPushButton, QSplitter, QVBoxLayout, QWidget,
+    QFileDialog, QFrame, QHBoxLayout, QMainWindow, QMessageBox, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+    QWidget,
 )
 
 from malaria_gui import __version__
@@ -36,6 +37,33 @@ from malaria_gui.gui.status_bar import StatusBar
 from malaria_gui.gui.summary import SummaryLabel
 from malaria_gui.gui.threshold_control import ThresholdControl
 from malaria_gui.gui.worker import ScoringWorker
+
+
+class _VerticalScroll(QScrollArea):
+    """Scrolls its widget up and down only, and is as wide as the widget asks (a plain scroll
+    area would let the splitter squeeze the confusion matrix and cut it off)."""
+
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__()
+        self.setWidget(widget)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self.updateGeometry()  # the matrix appeared: the splitter reads the new width
+        return super().eventFilter(watched, event)
+
+    def _width(self, hint: QSize) -> int:
+        return hint.width() + self.verticalScrollBar().sizeHint().width()
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self._width(self.widget().minimumSizeHint()), super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:
+        return QSize(self._width(self.widget().sizeHint()), super().sizeHint().height())
 
 
 class MainWindow(QMainWindow):
@@ -117,7 +145,10 @@ class MainWindow(QMainWindow):
         self.matrix = MatrixPanel(session)
         side_layout.addWidget(self.matrix)
         side_layout.addStretch(1)
-        splitter.addWidget(side)
+        # The side column (preview, summaries, matrix) is taller than a small window once a
+        # labelled folder of fields is scored: it scrolls then, instead of its widgets overlapping.
+        self.side_scroll = _VerticalScroll(side)
+        splitter.addWidget(self.side_scroll)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 3)
         splitter.setStretchFactor(2, 2)

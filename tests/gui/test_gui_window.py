@@ -291,3 +291,25 @@ def test_settings_persist_between_windows(qtbot, make_window, labelled_folder):
     assert again.session.threshold == pytest.approx(0.37)
     recent = [a.text() for a in again.recent_menu.actions()]
     assert str(labelled_folder.resolve()) in recent
+
+
+def test_a_small_window_scrolls_the_side_column_instead_of_overlapping_it(qtbot, window, labelled_folder):
+    window.resize(1000, 560)
+    score_and_wait(qtbot, window, [labelled_folder])
+    window.results_views.select_source_row(0)  # the preview shows a cell and its caption
+    side = window.preview.parentWidget()
+
+    def laid_out_apart():
+        stacked = [w for w in (window.preview.scroll, window.preview.zoom_box, window.preview.caption,
+                               window.summary, window.matrix) if w.isVisible()]
+        assert window.matrix in stacked
+        tops = [w.mapTo(side, w.rect().topLeft()).y() for w in stacked]
+        bottoms = [w.mapTo(side, w.rect().bottomLeft()).y() for w in stacked]
+        assert all(bottom < top for bottom, top in zip(bottoms, tops[1:])), (tops, bottoms)
+        # Taller than the window, it scrolls (the window keeps the size it was given, as on a
+        # laptop's screen, instead of growing past it); and it is not cut at the side.
+        assert window.height() <= 560
+        assert window.side_scroll.verticalScrollBar().maximum() > 0
+        assert window.side_scroll.viewport().width() >= side.minimumSizeHint().width()
+
+    qtbot.waitUntil(laid_out_apart)  # once the layouts have settled
