@@ -193,13 +193,14 @@ class FieldView(QGraphicsView):
         return self.outlines[cell].pen().color()
 
     def _on_rows_added(self, _count: int) -> None:
-        """The first field that arrives is shown at once."""
+        """The first field that arrives is shown at once, none of its cells marked selected
+        (the user has selected nothing yet)."""
         if self.path is not None:
             return
         results = self._session.results
         for row in range(results.rowCount() - 1, max(-1, results.rowCount() - 1 - _count), -1):
             if results.cell(row):
-                self.show_row(row)
+                self.show_field(results.path(row))
                 return
 
     # ---- zoom and pan --------------------------------------------------------------------

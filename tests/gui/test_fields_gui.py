@@ -170,6 +170,19 @@ def test_summary_shows_parasitemia_per_field_and_slide_and_follows_the_threshold
     assert summary.isHidden()
 
 
+def test_the_first_field_scored_is_shown_with_no_cell_marked_selected(qtbot):
+    session = Session(RecordingJobs(), Settings())
+    session.on_model_ready(info())
+    view = FieldView(session)
+    qtbot.addWidget(view)
+    session.add_paths(["/slides"])
+    session.on_batch_started(0, 1)
+    session.on_field_image(0, field_image())
+    session.on_chunk(0, field_rows())
+    assert view.path == "/slides/A/f1.png" and len(view.outlines) == 6
+    assert view.highlighted is None and "#f1c40f" not in {view.outline_colour(c).name() for c in view.outlines}
+
+
 def test_field_view_outlines_every_cell_clicks_select_and_threshold_recolours(qtbot):
     session = fed_session(qtbot)
     view = FieldView(session)
