@@ -15,7 +15,8 @@ from malaria_gui.engine.export import NOT_SCORED
 from malaria_gui.gui.scoring_process import WAITING
 from malaria_gui.gui.session import Session
 
-PREVIEW_SIZE = 220
+PREVIEW_SIZE = 220  # the image area's least width; it stretches with the window
+PREVIEW_MIN_HEIGHT = 150  # and height: lower, so that summaries and matrix fit under it at 800 px
 HINT = "Select a row or tile to see the cell here."
 ZOOMS = (("Fit", None), ("100%", 1.0), ("200%", 2.0), ("400%", 4.0))
 
@@ -35,7 +36,7 @@ class PreviewPanel(QWidget):
         self.scroll.setWidget(self.image)
         self.scroll.setWidgetResizable(True)
         self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.scroll.setMinimumSize(PREVIEW_SIZE, PREVIEW_SIZE)
+        self.scroll.setMinimumSize(PREVIEW_SIZE, PREVIEW_MIN_HEIGHT)
         self.zoom_box = QComboBox()
         self.zoom_box.setObjectName("preview_zoom")
         self.zoom_box.setToolTip("Zoom (also Ctrl+mouse wheel over the image)")
