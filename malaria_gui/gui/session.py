@@ -241,9 +241,9 @@ class Session(QObject):
             return  # a chunk from before Clear
         self.results.add_rows(rows)
         self.run_done += sum(1 for r in rows if r.error != NOT_SCORED)  # "Cancelled: 48 of 600"
-        cells = [r.path for r in rows if r.cell and r.error != NOT_SCORED]
-        self.run_field_cells += len(cells)
-        self.run_fields.update(cells)
+        in_fields = [r.path for r in rows if r.cell and r.error != NOT_SCORED]
+        self.run_field_cells += len(in_fields)
+        self.run_fields.update(in_fields)
         self.rows_added.emit(len(rows))
         self.progress.emit(self.run_done, self.run_total, self.elapsed)
         if not self._counts_timer.isActive():
