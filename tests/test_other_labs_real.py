@@ -21,20 +21,15 @@ pytestmark = [
 
 
 def _inner_found(cells, points: np.ndarray, shape) -> tuple[int, int]:
-    """Marked points more than a cell diameter from the border, and how many of them lie in
-    exactly one found cell that holds no other marked point."""
-    owners = [[] for _ in points]
-    for ci, c in enumerate(cells):
-        for pi, (x, y) in enumerate(points):
-            lx, ly = int(x) - c.x, int(y) - c.y
-            if 0 <= lx < c.width and 0 <= ly < c.height and c.mask[ly, lx]:
-                owners[pi].append(ci)
-    held = np.bincount([ci for own in owners for ci in own], minlength=len(cells))
-    diameter = 2 * np.median([np.sqrt(c.mask.sum() / np.pi) for c in cells])
+    """Marked points more than a cell diameter from the border, and how many of them were
+    found (tools/eval_chula.py's judgement: in one found cell that holds no other point)."""
+    from tools.eval_chula import judge
+
+    verdict = judge(cells, points)
+    margin = 2 * verdict["radius"]
     h, w = shape[:2]
-    inner = [(diameter < x < w - diameter) and (diameter < y < h - diameter) for x, y in points]
-    found = sum(1 for own, keep in zip(owners, inner) if keep and len(own) == 1 and held[own[0]] == 1)
-    return sum(inner), found
+    inner = (points[:, 0] > margin) & (points[:, 1] > margin) & (points[:, 0] < w - margin) & (points[:, 1] < h - margin)
+    return int(inner.sum()), int((verdict["outcome"][inner] == "found").sum())
 
 
 @pytest.mark.skipif(not (CHULA / "images").is_dir(), reason=f"Chula-RBC-12 fields not found at {CHULA}")
@@ -58,7 +53,7 @@ def test_chula_fields_cells_found_once_and_rarely_called_parasitized():
         called += int((classifier.predict(batch) >= classifier.threshold).sum())
         cells_cut += len(cells)
     # All fields, bundled model: 90.5% found, 1.58% called Parasitized (none is infected);
-    # these 39 fields: 90.1% and 1.72% (54 of 3,140 cells).
+    # these 39 fields: 89.9% (2,340 of 2,602) and 1.72% (54 of 3,140 cells).
     assert found >= 0.85 * marked, (found, marked)
     assert called <= 0.025 * cells_cut, (called, cells_cut)
 
