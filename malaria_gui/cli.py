@@ -26,7 +26,7 @@ from malaria_gui.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, E
 __all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "KNOWN_COMMANDS", "main"]
 
 # Every sub-command, including those other modules add: a typo of one is an error, not a path.
-KNOWN_COMMANDS: tuple[str, ...] = ("gui", "classify", "train", "adapt", "smear")
+KNOWN_COMMANDS: tuple[str, ...] = ("gui", "classify", "train", "adapt", "smear", "cases")
 _TOP_OPTIONS = {"-h", "--help", "--version"}
 
 
@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     from malaria_gui.commands import adapt as adapt_command
 
     adapt_command.add_parser(sub)
+
+    from malaria_gui.commands import cases as cases_command
+
+    cases_command.add_parser(sub)
     return parser
 
 
@@ -235,6 +239,10 @@ def _dispatch(argv: list[str]) -> int:
         from malaria_gui.commands.adapt import run as run_adapt
 
         return run_adapt(args)
+    if args.command == "cases":
+        from malaria_gui.commands.cases import run as run_cases
+
+        return run_cases(args)
     if args.command == "train":
         from malaria_gui.training.train import train_from_args
 
