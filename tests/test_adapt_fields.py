@@ -123,6 +123,7 @@ def test_cli_field_labels_write_a_lab_model_with_field_figures(tmp_path, tiny_mo
     printed = capsys.readouterr().out
     assert code == EXIT_OK, printed
     assert "field threshold" in printed and "mean |error| per field" in printed
+    assert f"the labels cover {given} of the" in printed  # reviewed in part: said
     card = json.loads(out.with_name("lab.card.json").read_text())
     # Only the rows a person labelled trained; the unlabelled ones (with a prediction) did not.
     assert card["data"]["field_cells"] == card["data"]["cells"] == given < len(labelled)
@@ -148,6 +149,8 @@ def test_field_csv_given_as_corrections_joins_crops_and_few_infected_is_said(tmp
             write_rgb(tmp_path / "lab" / label / f"crop{n % 3}_{n}.png", synthetic_cell(rng, ill))
     fields = write_fields(tmp_path / "fields", n=2, infected=0.05, seed=3)
     csv_path = write_points(tmp_path / "fields" / "points.csv", fields)
+    with open(csv_path, "a") as fh:
+        fh.write("field0.png,2,2,Uninfected\n")  # on the background: no found cell
     out = tmp_path / "lab.keras"
     code = main(["adapt", str(tmp_path / "lab"), "--corrections", str(csv_path), "--out", str(out),
                  "--base", str(tiny_model_path), "--folds", "2", "--quiet"])
@@ -157,6 +160,8 @@ def test_field_csv_given_as_corrections_joins_crops_and_few_infected_is_said(tmp
     assert card["data"]["cells"] == 44 + card["data"]["field_cells"]
     assert card["data"]["field_cells_per_class"]["Parasitized"] < 20
     assert "too few to judge" in card["field_cells"]["note"] and "too few to judge" in printed
+    assert "field labels named no cell" in printed and "field0.png (2, 2) Uninfected" in printed
+    assert card["adaptation"]["field_cells"]["unmatched_labels"] >= 1
 
 
 def test_window_call_without_field_labels_has_no_field_threshold(tmp_path, tiny_model_path):
