@@ -7,7 +7,7 @@ folder with a points CSV ``image,x,y,truth`` of every red cell (the person's lab
 model as base). Prints the report, with the out-of-fold field figures and the chosen
 field threshold.
 
-    python bench/adapt_fields.py [--fields 26] [--infected 0.015] [--folds 5]
+    python bench/adapt_fields.py [--fields 26] [--infected 0.015] [--folds 5] [--faint 0.8]
 
 Target on the 2-core machine: <= 120 s for ~2,000 field cells.
 """
@@ -31,9 +31,13 @@ import numpy as np  # noqa: E402
 import malaria_gui  # noqa: E402,F401  (Keras backend)
 
 
-def write_fields(folder: Path, n: int, infected: float, seed: int = 0) -> Path:
-    """``n`` synthetic fields and the points CSV of all their red cells; returns the CSV."""
+def write_fields(folder: Path, n: int, infected: float, seed: int = 0, faint: float = 0.0) -> Path:
+    """``n`` synthetic fields and the points CSV of all their red cells; returns the CSV.
+    ``faint`` in [0, 1) moves the parasites' colour that far towards the red cells' (harder)."""
+    import cells
     from cells import synthetic_field, write_rgb
+
+    cells.PARASITE = tuple(int(round(p + faint * (r - p))) for p, r in zip(cells.PARASITE, cells.RBC))
 
     rng = np.random.default_rng(seed)
     csv_path = folder / "labels.csv"
@@ -55,13 +59,15 @@ def main() -> int:
     parser.add_argument("--infected", type=float, default=0.015, help="share of infected red cells")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--faint", type=float, default=0.0,
+                        help="0-1: parasites that much closer to the red cells' colour (a harder lab)")
     args = parser.parse_args()
     from malaria_gui.engine.field_labels import read_field_labels
     from malaria_gui.training.adapt import adapt, format_report
 
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min load average, {os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory() as tmp:
-        labels, notes = read_field_labels(write_fields(Path(tmp), args.fields, args.infected, args.seed))
+        labels, notes = read_field_labels(write_fields(Path(tmp), args.fields, args.infected, args.seed, args.faint))
         start = time.perf_counter()
         result = adapt([], None, field_labels=labels, folds=args.folds, seed=args.seed)
         seconds = time.perf_counter() - start
