@@ -201,6 +201,31 @@ def summary(tallies: list[FieldTally], threshold: float) -> list[str]:
     return lines
 
 
+def by_variant(folder: Path, tallies: list[FieldTally]) -> list[str]:
+    """Per variant and size (from fields.csv, when the folder has one): the main figures."""
+    path = folder / "fields.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        group = {str((folder / r["image"]).resolve()): f"{r['variant']} {r['size']}" for r in csv.DictReader(fh)}
+    rows: dict[str, list[FieldTally]] = defaultdict(list)
+    for t in tallies:
+        rows[group.get(str(t.image), "?")].append(t)
+    lines = [f"{'variant':<20}{'fields':>7}{'refused':>8}{'red found':>10}{'inf called':>11}{'unif->P':>8}{'est/true':>9}"]
+    for name in sorted(rows):
+        ts = rows[name]
+        red, inf = sum(t.red for t in ts), sum(t.infected for t in ts)
+        uf = sum(t.uninfected_found for t in ts)
+        counted = sum(t.counted for t in ts if t.error is None)
+        est = sum(t.called for t in ts if t.error is None) / counted if counted else float("nan")
+        ratio = est / (inf / red) if inf and red else float("nan")
+        lines.append(f"{name:<20}{len(ts):>7}{sum(t.error is not None for t in ts):>8}"
+                     f"{100 * sum(t.red_found for t in ts) / max(red, 1):>9.1f}%"
+                     f"{sum(t.infected_called for t in ts):>6}/{inf:<4}"
+                     f"{100 * sum(t.uninfected_called for t in ts) / max(uf, 1):>7.2f}%{ratio:>9.2f}")
+    return lines
+
+
 def evaluate(folder: Path, classifier, threshold: float, split: int = 0, labels_out: Path | None = None) -> list[FieldTally]:
     """Score the fields of ``folder``; with ``split`` K, write the first K as field labels and
     score the rest."""
@@ -261,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     threshold = classifier.threshold if args.threshold is None else args.threshold
     tallies = evaluate(args.folder, classifier, threshold, args.split, args.labels_out)
     print(f"model {classifier.name} {classifier.version} ({args.model or 'bundled'}); folder {args.folder}")
-    print("\n".join(summary(tallies, threshold)))
+    print("\n".join(summary(tallies, threshold) + by_variant(args.folder, tallies)))
     return 0
 
 
