@@ -237,7 +237,7 @@ class Background:
 def select_backgrounds(data: Path) -> tuple[list[Background], list[tuple[np.ndarray, np.ndarray, float]]]:
     """Fields whose points account for nearly every found cell, and the clean single cells
     (found cell holding exactly one point of a normal cell) of the other fields, as
-    transmittance pieces (rgb, mask, radius, field) for clumps."""
+    transmittance pieces (rgb, mask, radius, field, median transmittance) for clumps."""
     from malaria_gui.engine.decoding import decode
     from malaria_gui.engine.fields import FieldError, segment_field
 
@@ -275,7 +275,7 @@ def select_backgrounds(data: Path) -> tuple[list[Background], list[tuple[np.ndar
                 m[c.y - y0:c.y - y0 + c.height, c.x - x0:c.x - x0 + c.width] = c.mask
                 m = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
                 t = rgb[y0:y1, x0:x1].astype(np.float32) / bg * 255.0
-                donors.append((t, m, math.sqrt(c.mask.sum() / math.pi), number))
+                donors.append((t, m, math.sqrt(c.mask.sum() / math.pi), number, np.median(t[m], axis=0) / 255.0))
     return chosen, donors
 
 
@@ -342,10 +342,16 @@ def infected_sources(kind: str, data: Path) -> list[Path]:
 # Composing one field
 
 
-def _clump(donors, radius: float, rng: np.random.Generator) -> Piece:
-    """Two or three real red cells overlapping (centres 1.3-1.7 radii apart), as one piece."""
+def _clump(donors, radius: float, rng: np.random.Generator, like: np.ndarray | None = None) -> Piece:
+    """Two or three real red cells overlapping (centres 1.3-1.7 radii apart), as one piece;
+    with ``like`` (the field's median cell transmittance), cells of the 40 donors closest to
+    it in colour and density, so that a clump looks like the field's own cells."""
     n = 2 if rng.random() < 0.65 else 3
-    picks = [donors[int(rng.integers(len(donors)))] for _ in range(n)]
+    pool = list(range(len(donors)))
+    if like is not None and len(donors) > 40:
+        tone = np.array([d[4] for d in donors])
+        pool = list(np.argsort(np.abs(tone - like).sum(axis=1))[:40])
+    picks = [donors[int(pool[int(rng.integers(len(pool)))])] for _ in range(n)]
     size = int(radius * 8)
     canvas = np.full((size, size, 3), 255.0, np.float32)
     mask = np.zeros((size, size), bool)
@@ -357,7 +363,7 @@ def _clump(donors, radius: float, rng: np.random.Generator) -> Piece:
         base = centres[0] if i == 1 or rng.random() < 0.5 else centres[-1]
         centres.append((base[0] + d * math.cos(a), base[1] + d * math.sin(a)))
     points = []
-    for (t, m, r, _), (cx, cy) in zip(picks, centres):
+    for (t, m, r, *_), (cx, cy) in zip(picks, centres):
         t, m = _scaled(t, m, radius * rng.uniform(0.92, 1.08) / r)
         x0, y0 = int(round(cx - m.shape[1] / 2)), int(round(cy - m.shape[0] / 2))
         if x0 < 0 or y0 < 0 or x0 + m.shape[1] > size or y0 + m.shape[0] > size:
@@ -500,8 +506,10 @@ def compose(bg: Background, infected: list[Path], donors, whites, rng: np.random
         f = r / wr * rng.uniform(0.95, 1.05)
         t, m = _scaled(t, m, f)
         counts["white_cells"] += place(Piece(t, m, "multiply", [(nx * f, ny * f, NOT_A_CELL, "white_cell")], "white_cell"))
+    bg_colour = background_rgb(bg.rgb, occupied)
+    like = np.median(bg.rgb[cell_mask].astype(np.float32) / bg_colour, axis=0)
     for _ in range(int(rng.integers(0, 3))):
-        counts["clumps"] += place(_clump(donors, r, rng))
+        counts["clumps"] += place(_clump(donors, r, rng, like))
     red = sum(1 for o in objects if o[2] != NOT_A_CELL)
     expected = prevalence / (1 - prevalence) * red
     n_inf = int(expected) + int(rng.random() < expected - int(expected))
