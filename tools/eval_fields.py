@@ -6,7 +6,8 @@ FOLDER holds truth.csv (``image,x,y,truth``: one point per red cell, Parasitized
 and per non-red object, "not a red cell"), and optionally objects.csv (each point's kind and the
 object's box, as tools/compose_fields.py writes them) for breakdowns by kind. Fields are scored
 by malaria_gui.engine.fields.score_fields with the classifier of --model (the bundled one by
-default) at --threshold (the card's by default). Points go to found cells with
+default) at --threshold (by default the card's field_threshold where adaptation wrote one,
+else its threshold). Points go to found cells with
 field_labels.match_labels (a point inside the found cell's outline). Per red-cell point:
 
   found  - it lies in a found cell that holds no other truth point (a cell holding two is a
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--model", type=Path)
-    parser.add_argument("--threshold", type=float, help="default: the model card's")
+    parser.add_argument("--threshold", type=float, help="default: the card's field_threshold, else its threshold")
     parser.add_argument("--split", type=int, default=0, help="write the first K fields as field labels; score the rest")
     parser.add_argument("--labels-out", type=Path)
     args = parser.parse_args(argv)
@@ -283,9 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     from malaria_gui.engine.model import load_classifier
 
     classifier = load_classifier(args.model)
-    threshold = classifier.threshold if args.threshold is None else args.threshold
+    # Counting uses the card's field threshold where adaptation chose one on field cells
+    # (issue 20: the cut-off that makes parasitemia right), else its cell threshold.
+    field_threshold = classifier.card.get("field_threshold")
+    if args.threshold is not None:
+        threshold, which = args.threshold, "--threshold"
+    elif isinstance(field_threshold, (int, float)) and not isinstance(field_threshold, bool) and 0 <= field_threshold <= 1:
+        threshold, which = float(field_threshold), "the card's field_threshold"
+    else:
+        threshold, which = classifier.threshold, "the card's threshold"
     tallies = evaluate(args.folder, classifier, threshold, args.split, args.labels_out)
-    print(f"model {classifier.name} {classifier.version} ({args.model or 'bundled'}); folder {args.folder}")
+    print(f"model {classifier.name} {classifier.version} ({args.model or 'bundled'}); folder {args.folder}; "
+          f"threshold {threshold:.3f} ({which})")
     print("\n".join(summary(tallies, threshold) + by_variant(args.folder, tallies)))
     return 0
 
