@@ -1,6 +1,11 @@
 """``malaria-gui adapt``: fine-tune a model on a lab's labelled cells and write the lab model.
 
-Exit codes: 0 written, 1 written but some files could not be read (each one is listed),
+Labelled cells come as crops (folders named Parasitized/Uninfected, a corrections CSV
+path,truth) and/or as a person's labels on whole fields (``--field-labels``: the cells CSV of
+``smear --csv`` with a truth column, or points image,x,y,truth), whose cells are cut by the
+same segmentation that scores fields.
+
+Exit codes: 0 written, 1 written but some files, fields or label rows could not be used (each one is listed),
 2 nothing written (too few cells, one class, a bad base model, bad arguments), 130
 interrupted (nothing half-written: both files are replaced atomically).
 """
@@ -22,9 +27,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     a = sub.add_parser(
         "adapt",
         help="fine-tune the model on a lab's labelled cells (cross-validated) and write a lab model",
-        description="Fine-tune a model on labelled cells (folders named Parasitized/Uninfected, and/or a "
-        "corrections CSV path,truth). Cross-validation grouped by field image or folder measures it "
-        "before anything is written; then NAME.keras and NAME.card.json are written.",
+        description="Fine-tune a model on labelled cells (folders named Parasitized/Uninfected, a "
+        "corrections CSV path,truth, and/or labelled field cells). Cross-validation grouped by field image or "
+        "folder measures it before anything is written; then NAME.keras and NAME.card.json are written. "
+        "With field cells, the card also gets field_threshold, the cut-off for counting parasitemia.",
     )
     a.add_argument("paths", nargs="*", metavar="LABELLED_PATH", help="labelled folders or files")
     a.add_argument("--out", type=Path, required=True, metavar="FILE.keras", help="the lab model to write")
@@ -32,7 +38,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     a.add_argument("--folds", type=int, default=5, metavar="K", help="cross-validation folds (default 5)")
     a.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (same seed, same model)")
     a.add_argument("--max-minutes", type=float, default=None, metavar="M", help="cut fine-tuning short to fit")
-    a.add_argument("--corrections", type=Path, metavar="CSV", help="a CSV of path,truth rows (overrides folders)")
+    a.add_argument("--corrections", type=Path, metavar="CSV",
+                   help="a CSV of path,truth rows (overrides folders), or of field labels (image,x,y,truth)")
+    a.add_argument("--field-labels", type=Path, action="append", default=[], metavar="CSV",
+                   help="labelled field cells: smear --csv's cells CSV with a truth column added "
+                   "(Parasitized, Uninfected or 'not a red cell'), or points image,x,y,truth; repeatable")
     a.add_argument("--name", help="the lab model's name in its card (default: BASE-lab)")
     a.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return a
@@ -41,6 +51,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """The command's body; returns an exit code."""
     from malaria_gui.engine.discovery import find_images
+    from malaria_gui.engine.field_labels import FieldLabelError, is_field_label_csv, read_field_labels
     from malaria_gui.training.adapt import (AdaptCancelled, AdaptError, adapt, format_report, merge_items,
                                             read_corrections, save_lab_model)
 
@@ -48,22 +59,34 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
 
-    if not args.paths and args.corrections is None:
-        return fail("give labelled folders or files, or --corrections CSV")
+    if not args.paths and args.corrections is None and not args.field_labels:
+        return fail("give labelled folders or files, --corrections CSV or --field-labels CSV")
     if args.out.suffix.lower() != ".keras":
         return fail(f"--out must name a .keras file: {args.out}")
     if args.folds < 2:
         return fail("--folds must be at least 2")
-    missing = [p for p in args.paths if not Path(p).exists()]
+    missing = [p for p in [*args.paths, *args.field_labels] if not Path(p).exists()]
     if missing:
         return fail("no such file or folder: " + ", ".join(map(str, missing)))
     try:
-        items = merge_items(find_images(args.paths),
-                            read_corrections(args.corrections) if args.corrections is not None else [])
+        label_files = list(args.field_labels)
+        corrections = args.corrections
+        if corrections is not None and is_field_label_csv(corrections):
+            label_files.append(corrections)
+            corrections = None
+        field_labels, label_notes = [], []
+        for csv_path in label_files:
+            try:
+                labels, notes = read_field_labels(csv_path)
+            except FieldLabelError as exc:
+                return fail(str(exc))
+            field_labels += labels
+            label_notes += [f"{csv_path}: {note}" for note in notes]
+        items = merge_items(find_images(args.paths), read_corrections(corrections) if corrections is not None else [])
         cancel = threading.Event()
         progress = None if args.quiet else _progress_printer()
         try:
-            result = adapt(items, args.base, folds=args.folds, seed=args.seed, progress=progress, cancel=cancel,
+            result = adapt(items, args.base, field_labels=field_labels, folds=args.folds, seed=args.seed, progress=progress, cancel=cancel,
                            max_minutes=args.max_minutes, name=args.name)
         except KeyboardInterrupt:
             cancel.set()
@@ -73,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"\nleft out, could not be read ({len(result.skipped)}):")
             for path, reason in result.skipped:
                 print(f"  {path}: {reason}")
+        if label_notes:
+            print(f"\nfield label rows left out ({len(label_notes)}):")
+            for note in label_notes:
+                print(f"  {note}")
         try:
             out = save_lab_model(result, args.out)
         except OSError as exc:
@@ -82,9 +109,11 @@ def run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, AdaptCancelled):
         print(f"\n{PROG}: interrupted; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    field_t = result.card.get("field_threshold")
     print(f"\nwrote {out} and {out.with_name(out.stem + '.card.json').name} "
-          f"(threshold {result.card['threshold']:.2f}); use it with: malaria-gui classify --model {out} ...")
-    return EXIT_SOME_FAILED if result.skipped else EXIT_OK
+          f"(threshold {result.card['threshold']:.2f}" + (f", field threshold {field_t:.3f}" if field_t is not None else "")
+          + f"); use it with: malaria-gui classify --model {out} ...")
+    return EXIT_SOME_FAILED if result.skipped or label_notes else EXIT_OK
 
 
 def _progress_printer():

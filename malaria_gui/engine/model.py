@@ -40,6 +40,15 @@ class Classifier:
         return float(self.card.get("threshold", DEFAULT_THRESHOLD))
 
     @property
+    def field_threshold(self) -> float:
+        """The cut-off for counting a field's cells: a lab model adapted on labelled fields
+        has one chosen at the fields' own prevalence (``adapt``); other models use :attr:`threshold`."""
+        value = self.card.get("field_threshold")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            return self.threshold
+        return float(value)
+
+    @property
     def name(self) -> str:
         return str(self.card.get("name", self.path.stem if self.path else "model"))
 

@@ -5,8 +5,11 @@ species; fine-tuning the whole small network for a few seconds on ~100 labelled 
 new lab recovers most of it. Before anything is saved, k-fold cross-validation grouped by
 source (field image or slide: never one field on both sides) measures the base model and the
 fine-tuned one on cells the fine-tuning did not see, and the out-of-fold predictions choose
-the lab model's threshold. Qt-free: the CLI and the window's scoring process both call
-:func:`adapt` and :func:`save_lab_model`.
+the lab model's threshold. Labelled cells of whole fields (:mod:`malaria_gui.engine.field_labels`)
+are cut by the same segmentation and preprocessing that scores fields, so a lab model learns
+the objects it will count; their out-of-fold predictions at the fields' own prevalence choose
+a second cut-off, ``field_threshold``, for counting parasitemia. Qt-free: the CLI and the
+window's scoring process both call :func:`adapt` and :func:`save_lab_model`.
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ from malaria_gui.engine.labels import CLASS_NAMES, PARASITIZED, class_index, lab
 
 MIN_PER_CLASS = 20
 EPOCHS = 40
+MAX_STEPS = 300  # per fine-tuning run: ~100 cells x 40 epochs is 250 steps; 2,000 field cells stay bounded
 BATCH_SIZE = 16
+BALANCED_BELOW = 1 / 3  # a class rarer than this share of the cells gets half of every batch
+MIN_FIELD_POSITIVES = 20  # fewer infected field cells than this: the field figures are too few to judge
+MIN_FIELD_SENSITIVITY = 0.5  # the field threshold never misses most infected cells (see choose_field_threshold)
 LEARNING_RATE = 3e-4  # tuned with bench/adapt.py: 1e-4 barely moved the shifted lab (89.4 -> 89.6%), 1e-3 overshot (90.7%)
 BOOTSTRAP = 1000
 
@@ -108,6 +115,152 @@ def merge_items(*groups: Iterable[ImageItem]) -> list[ImageItem]:
             if item.truth is not None:
                 merged[path_key(item.path)] = item
     return list(merged.values())
+
+
+# ---------------------------------------------------------------- labelled cells of whole fields
+
+@dataclass
+class FieldCells:
+    """The labelled field cells as the field pipeline cuts them, and what did not make it."""
+
+    pixels: list[np.ndarray] = field(default_factory=list)
+    truth: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # path_key of each cell's field image
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # fields that could not be read
+    unmatched: list = field(default_factory=list)  # FieldCellLabel that named no found cell
+    not_a_cell: int = 0  # labels saying the segmentation cut something that is no red cell
+    found: dict[str, int] = field(default_factory=dict)  # image key -> red cells the segmentation found
+    labelled: dict[str, int] = field(default_factory=dict)  # image key -> labels matched (not-a-cell too)
+    names: dict[str, str] = field(default_factory=dict)  # image key -> the path as given
+
+
+def read_field_cells(labels: Sequence, size: int, *, cancel: threading.Event | None = None,
+                     progress: AdaptProgress | None = None) -> FieldCells:
+    """Cut the labelled cells out of their fields exactly as ``fields._find`` cuts the cells it
+    scores (``segment_field(decode(path))``, then ``prepare(cell.crop, size)``), each field image
+    decoded and segmented once. A field that cannot be read is a note in ``skipped`` and the rest
+    go on; labels naming no found cell are kept in ``unmatched`` (reported, never guessed at);
+    ``not a red cell`` labels are counted, not trained on (they measure false cells, not the classifier)."""
+    from malaria_gui.engine.decoding import ImageError, decode
+    from malaria_gui.engine.field_labels import NOT_A_CELL, match_labels
+    from malaria_gui.engine.fields import segment_field
+    from malaria_gui.engine.preprocess import prepare
+
+    by_image: dict[str, list] = {}
+    out = FieldCells()
+    for lab in labels:
+        key = path_key(lab.image)
+        by_image.setdefault(key, []).append(lab)
+        out.names.setdefault(key, str(lab.image))
+    for i, (key, labs) in enumerate(by_image.items()):
+        if cancel is not None and cancel.is_set():
+            raise AdaptCancelled()
+        path = Path(out.names[key])
+        try:
+            cells = segment_field(decode(path))
+        except ImageError as exc:
+            out.skipped.append((path, f"{exc} ({len(labs)} labels not used)"))
+            continue
+        except MemoryError:
+            out.skipped.append((path, f"not enough memory to read this field ({len(labs)} labels not used)"))
+            continue
+        except Exception as exc:  # one odd field costs its labels, never the run
+            out.skipped.append((path, f"unexpected error while finding cells: {type(exc).__name__}: {exc}"))
+            continue
+        taken, unmatched = match_labels(cells, labs)
+        out.unmatched += unmatched
+        out.found[key] = len(cells)
+        out.labelled[key] = len(taken)
+        for position, truth in sorted(taken.items()):
+            if truth == NOT_A_CELL:
+                out.not_a_cell += 1
+                continue
+            out.pixels.append(prepare(cells[position].crop, size))
+            out.truth.append(truth)
+            out.images.append(key)
+        if progress is not None:
+            progress("reading fields", i + 1, len(by_image))
+    return out
+
+
+def _per_field_rates(y: np.ndarray, called: np.ndarray, codes: np.ndarray, n_fields: int):
+    """Per field: (true parasitemia, estimated parasitemia) as fractions of its labelled cells.
+    ``called`` may be (C, N) for C cut-offs at once."""
+    n = np.bincount(codes, minlength=n_fields).astype(np.float64)
+    true = np.bincount(codes, weights=y.astype(np.float64), minlength=n_fields) / n
+    called = np.atleast_2d(called)
+    onehot = np.zeros((len(codes), n_fields))
+    onehot[np.arange(len(codes)), codes] = 1.0
+    estimated = (called.astype(np.float64) @ onehot) / n
+    return true, estimated
+
+
+def choose_field_threshold(truth: Sequence[str], p: np.ndarray, images: Sequence[str]) -> tuple[float, str | None]:
+    """The cut-off for counting field cells, from their out-of-fold P(Parasitized) at the
+    fields' own prevalence, and a note when the rule had to give way.
+
+    Rule: the lowest mean absolute per-field parasitemia error (true vs estimated share of
+    each labelled field's cells), ties broken by fewer false calls, among cut-offs that keep
+    sensitivity >= 0.5. Why: the lab reads each field's and slide's count, so the error that
+    matters is on the count, not on cells; it is judged at the fields' real prevalence (~1%
+    infected), where a cut-off chosen on a 50/50 set lets the false calls on hundreds of
+    uninfected cells outnumber the true ones. Per field, not pooled, so a cut-off cannot get
+    the pooled share right by trading one field's false calls for another's misses. At equal
+    error fewer false calls are preferred: each one is a cell a microscopist rechecks. The
+    sensitivity floor keeps out "call nothing", which at 1% prevalence can score a small error
+    yet reports an infected slide as clean, and leaves Se + Sp - 1 large enough for the
+    Rogan-Gladen correction (engine.parasitemia) to be usable.
+    """
+    y = np.asarray(truth) == PARASITIZED
+    p = np.asarray(p, dtype=np.float64)
+    keys, codes = np.unique(np.asarray(images), return_inverse=True)
+    candidates = np.unique(np.round(np.concatenate([[0.0, 1.0], p]), 4))
+    candidates = np.unique(np.clip(np.round(np.concatenate([candidates, (candidates[:-1] + candidates[1:]) / 2]), 4), 0, 1))
+    errors, false_calls, sens = [], [], []
+    for start in range(0, len(candidates), 256):
+        t = candidates[start:start + 256]
+        called = p[None, :] >= t[:, None]
+        true, est = _per_field_rates(y, called, codes, len(keys))
+        errors.append(np.abs(est - true[None, :]).mean(axis=1))
+        false_calls.append((called & ~y[None, :]).sum(axis=1))
+        sens.append((called & y[None, :]).sum(axis=1) / max(1, int(y.sum())))
+    errors, false_calls, sens = np.concatenate(errors), np.concatenate(false_calls), np.concatenate(sens)
+    note = None
+    allowed = sens >= MIN_FIELD_SENSITIVITY
+    if not allowed.any():
+        allowed[:] = True
+        note = (f"no field cut-off keeps sensitivity >= {MIN_FIELD_SENSITIVITY:.0%} on the labelled field cells: "
+                "the field threshold only minimises the parasitemia error")
+    errors = np.where(allowed, np.round(errors, 12), np.inf)
+    best = np.lexsort((candidates, false_calls, errors))[0]
+    # Of the cut-offs that tie on both (a gap between two cells' scores), the middle one: the
+    # rule's choice should not sit on the edge of one fold's luck.
+    tied = candidates[(errors == errors[best]) & (false_calls == false_calls[best])]
+    return float(tied[len(tied) // 2]), note
+
+
+def field_figures(truth: Sequence[str], p: np.ndarray, images: Sequence[str], threshold: float,
+                  names: dict[str, str] | None = None, seed: int = 0) -> dict:
+    """Sensitivity/specificity on field cells and the per-field and pooled parasitemia
+    (true vs estimated, in percent of each field's labelled cells) at ``threshold``."""
+    y = np.asarray(truth) == PARASITIZED
+    p = np.asarray(p, dtype=np.float64)
+    keys, codes = np.unique(np.asarray(images), return_inverse=True)
+    called = p >= threshold
+    true, est = _per_field_rates(y, called, codes, len(keys))
+    n = np.bincount(codes, minlength=len(keys))
+    per_field = [{"image": (names or {}).get(k, k), "cells": int(c), "true_percent": round(100 * float(t), 2),
+                  "estimated_percent": round(100 * float(e), 2)} for k, c, t, e in zip(keys, n, true, est[0])]
+    out = figures(truth, p, threshold, seed)
+    out.update({
+        "fields": int(len(keys)),
+        "per_field": per_field,
+        "mean_abs_error_points": round(100 * float(np.abs(est[0] - true).mean()), 2),
+        "pooled_true_percent": round(100 * float(y.mean()), 2),
+        "pooled_estimated_percent": round(100 * float(called.mean()), 2),
+        "false_calls": int((called & ~y).sum()),
+    })
+    return out
 
 
 # ---------------------------------------------------------------- statistics
@@ -218,22 +371,48 @@ def _predict(model, batch: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.empty((0,), np.float32)
 
 
-def _epochs_of(batch: np.ndarray, labels: np.ndarray, seed: int, epochs: int):
-    """All epochs at once: each epoch a fresh seeded shuffle, each cell a random flip/rotation
-    (cells have no orientation). ~100 cells x 40 epochs is a few MB, and one ``fit`` call."""
+def run_steps(n_cells: int, epochs: int, max_steps: int = MAX_STEPS) -> int:
+    """Training steps of one fine-tuning run: ``epochs`` passes over a small set (the ~100-cell
+    case as before), at most ``max_steps`` for a large one (2,000 field cells would be 5,000)."""
+    return max(1, min(int(max_steps), n_cells * epochs // BATCH_SIZE))
+
+
+def _balanced_steps(batch: np.ndarray, labels: np.ndarray, seed: int, steps: int):
+    """``steps`` batches, each cell a random flip/rotation (cells have no orientation). When one
+    class is rare (below :data:`BALANCED_BELOW`), half of each batch from either class, each
+    class's cells in fresh seeded shuffles one after another (every cell once before any
+    twice): on ~1.5% infected fields a uniform batch of 16 holds an infected cell about one
+    step in five, and the model learns to call nothing; the field threshold, chosen at the
+    fields' own prevalence, puts the count right afterwards."""
     from malaria_gui.training.augment import dihedral
 
     rng = np.random.default_rng(seed)
-    order = np.concatenate([rng.permutation(len(batch)) for _ in range(epochs)])
-    # Whole batches only: a smaller last batch would be one more compilation.
-    order = order[: max(BATCH_SIZE, len(order) // BATCH_SIZE * BATCH_SIZE)]
+    classes = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    if min(len(c) for c in classes) >= len(labels) * BALANCED_BELOW:
+        # Near 50/50 (a lab's sorted crops) every batch is about half and half already: plain
+        # shuffled passes over all cells, the order bench/adapt.py tuned and measured.
+        need = steps * BATCH_SIZE
+        order = np.concatenate([rng.permutation(len(batch)) for _ in range(-(-need // len(batch)))])[:need]
+        turns = rng.integers(0, 8, len(order))
+        x = np.stack([dihedral(batch[i], int(k)) for i, k in zip(order, turns)])
+        return x, labels[order].astype("float32")
+    share = BATCH_SIZE // len(classes)
+    columns = []
+    for k, members in enumerate(classes):
+        width = share if k < len(classes) - 1 else BATCH_SIZE - share * (len(classes) - 1)
+        need = steps * width
+        stream = np.concatenate([rng.permutation(members) for _ in range(-(-need // len(members)))])[:need]
+        columns.append(stream.reshape(steps, width))
+    order = np.concatenate(columns, axis=1)
+    order = np.take_along_axis(order, rng.permuted(np.tile(np.arange(BATCH_SIZE), (steps, 1)), axis=1), axis=1).ravel()
     turns = rng.integers(0, 8, len(order))
     x = np.stack([dihedral(batch[i], int(k)) for i, k in zip(order, turns)])
     return x, labels[order].astype("float32")
 
 
-def _fine_tune(model, weights, batch, labels, *, seed, epochs, stop: Callable[[], bool], on_step=None):
-    """Reset ``model`` to ``weights`` and fine-tune it on the cells (Adam 3e-4, flips/rotations).
+def _fine_tune(model, weights, batch, labels, *, seed, steps, stop: Callable[[], bool], on_step=None):
+    """Reset ``model`` to ``weights`` and fine-tune it for ``steps`` class-balanced batches
+    (Adam 3e-4, flips/rotations).
 
     Compiled once; later runs reset the weights and the optimizer's state instead, so the
     training step is not compiled again for every fold (seconds each on two cores)."""
@@ -248,7 +427,7 @@ def _fine_tune(model, weights, batch, labels, *, seed, epochs, stop: Callable[[]
         for variable in model.optimizer.variables:  # step count and moments; not the learning rate
             if not variable.path.endswith("learning_rate"):
                 variable.assign(np.zeros(variable.shape, variable.dtype))
-    x, y = _epochs_of(batch, labels, seed, epochs)
+    x, y = _balanced_steps(batch, labels, seed, steps)
 
     class Watch(keras.callbacks.Callback):
         def on_train_batch_end(self, step, logs=None):
@@ -285,52 +464,73 @@ def adapt(
     items: Iterable[ImageItem],
     base_path: str | os.PathLike[str] | None = None,
     *,
+    field_labels: Sequence = (),
     folds: int = 5,
     seed: int = 0,
     epochs: int = EPOCHS,
+    max_steps: int | None = None,
     progress: AdaptProgress | None = None,
     cancel: threading.Event | None = None,
     max_minutes: float | None = None,
     name: str | None = None,
 ) -> AdaptResult:
-    """Cross-validate fine-tuning on the labelled ``items``, then fine-tune on all of them.
+    """Cross-validate fine-tuning on the labelled ``items`` and ``field_labels`` (a person's
+    :class:`~malaria_gui.engine.field_labels.FieldCellLabel` on whole fields), then fine-tune on
+    all of them.
 
+    Field cells are grouped by their field image, crops by :func:`source_group`: never one
+    source on both sides of a fold. Every run takes ``epochs`` passes over its cells, at most
+    ``max_steps`` (default :data:`MAX_STEPS`) class-balanced batches. With field cells, a second cut-off for counting
+    (``field_threshold``) is chosen on their out-of-fold predictions (:func:`choose_field_threshold`).
     Raises AdaptError (message for the user) when it cannot go ahead, AdaptCancelled when
     ``cancel`` is set. ``progress(stage, done, total)`` follows every training step.
-    ``max_minutes`` shortens every fine-tuning run so the whole job fits (fewer epochs).
-    Deterministic for a given ``seed``.
+    ``max_minutes`` shortens every fine-tuning run so the whole job fits. Deterministic for a given ``seed``.
     """
     from malaria_gui.engine.scorer import load_or_reason
     from malaria_gui.training.train import choose_threshold
 
     started = time.monotonic()
+    max_steps = MAX_STEPS if max_steps is None else max(1, int(max_steps))
     cancel = cancel or threading.Event()
     deadline = started + 60 * max_minutes if max_minutes else None
     items = [it for it in items if it.truth in CLASS_NAMES]
-    if not items:
+    field_labels = list(field_labels)
+    if not items and not field_labels:
         raise AdaptError("no labelled cells: put them in folders named Parasitized and Uninfected, "
-                         "or give a corrections CSV (path,truth)")
+                         "or give a corrections CSV (path,truth) or field labels (image,x,y,truth)")
     import keras
 
     keras.utils.set_random_seed(seed)  # before loading: dropout draws its seed when built
     model, base_card, base_file = load_base(base_path)
     size = int(model.input_shape[1])
 
-    pixels, kept, skipped = [], [], []
+    pixels, truth, groups, skipped = [], [], [], []
     for i, item in enumerate(items):
         loaded = load_or_reason(item.path, size)
         if isinstance(loaded, str):
             skipped.append((item.path, loaded))
         else:
             pixels.append(loaded)
-            kept.append(item)
+            truth.append(item.truth)
+            groups.append(source_group(item.path))
         if cancel.is_set():
             raise AdaptCancelled()
         if progress is not None and (i + 1) % 32 == 0:
             progress("reading cells", i + 1, len(items))
-    if not kept:
-        raise AdaptError(f"none of the {len(items)} labelled files could be read")
-    counts = Counter(it.truth for it in kept)
+    n_crops = len(pixels)
+    fc = read_field_cells(field_labels, size, cancel=cancel, progress=progress) if field_labels else FieldCells()
+    skipped += fc.skipped
+    pixels += fc.pixels
+    truth += fc.truth
+    groups += fc.images
+    if not pixels:
+        if items:
+            raise AdaptError(f"none of the {len(items)} labelled files could be read"
+                             + (" and no field label named a readable cell" if field_labels else ""))
+        raise AdaptError(f"none of the {len(field_labels)} field labels named a red cell found in a readable field"
+                         f" ({len(fc.unmatched)} unmatched, {fc.not_a_cell} 'not a red cell', "
+                         f"{len(fc.skipped)} fields unreadable)")
+    counts = Counter(truth)
     if len(counts) < 2:
         raise AdaptError(f"only one class ({next(iter(counts))}): adaptation needs cells of both classes")
     if min(counts.values()) < MIN_PER_CLASS:
@@ -338,16 +538,16 @@ def adapt(
                          + f"; adaptation needs at least {MIN_PER_CLASS} readable cells per class")
 
     batch = np.stack(pixels)
-    labels = np.array([class_index(it.truth) for it in kept])
-    truth = [it.truth for it in kept]
-    groups = np.array([source_group(it.path) for it in kept])
+    labels = np.array([class_index(t) for t in truth])
+    groups = np.array(groups)
+    is_field = np.arange(len(truth)) >= n_crops
     splits, k, grouping, notes = _grouped_folds(labels, groups, folds, seed)
     weights = model.get_weights()
     base_threshold = float(base_card.get("threshold", 0.5))
     p_before = _predict(model, batch)
 
     # Each fine-tuning run (k folds + the final one) gets an equal share of any time limit.
-    steps_per_run = [len(train) * epochs // BATCH_SIZE + 1 for train, _ in splits] + [len(kept) * epochs // BATCH_SIZE + 1]
+    steps_per_run = [run_steps(len(train), epochs, max_steps) for train, _ in splits] + [run_steps(len(truth), epochs, max_steps)]
     total_steps, done_steps = sum(steps_per_run), [0]
     stopped_early = []
 
@@ -368,16 +568,15 @@ def adapt(
 
         return stop, on_step
 
-    p_after = np.empty(len(kept))
-    fold_of = np.empty(len(kept), dtype=int)
+    p_after = np.empty(len(truth))
     for f, (train, val) in enumerate(splits):
         stop, on_step = runner(f, f"cross-validation, fold {f + 1} of {k}")
-        _fine_tune(model, weights, batch[train], labels[train], seed=seed + f, epochs=epochs, stop=stop, on_step=on_step)
+        _fine_tune(model, weights, batch[train], labels[train], seed=seed + f, steps=steps_per_run[f],
+                   stop=stop, on_step=on_step)
         if cancel.is_set():
             raise AdaptCancelled()
         done_steps[0] += steps_per_run[f]
         p_after[val] = _predict(model, batch[val])
-        fold_of[val] = f
 
     threshold = choose_threshold(truth, p_after)
     per_fold = []
@@ -389,9 +588,10 @@ def adapt(
             "after": figures(t, p_after[val], threshold, seed),
         })
     pooled = {"before": figures(truth, p_before, base_threshold, seed), "after": figures(truth, p_after, threshold, seed)}
+    field_report = _field_report(fc, truth, p_before, p_after, is_field, base_card, threshold, seed, notes)
 
     stop, on_step = runner(k, "fine-tuning on all cells")
-    _fine_tune(model, weights, batch, labels, seed=seed + k, epochs=epochs, stop=stop, on_step=on_step)
+    _fine_tune(model, weights, batch, labels, seed=seed + k, steps=steps_per_run[k], stop=stop, on_step=on_step)
     if cancel.is_set():
         raise AdaptCancelled()
     if progress is not None:
@@ -404,14 +604,15 @@ def adapt(
     from malaria_gui.engine import ood
 
     if stopped_early:
-        notes.append(f"time limit ({max_minutes} min): fine-tuning stopped before its {epochs} epochs")
-    notes.append(f"the cells are few ({len(kept)}): the intervals are wide; judge the lab model on a further labelled sample")
+        notes.append(f"time limit ({max_minutes} min): fine-tuning stopped before its planned steps")
+    if len(truth) < 500:
+        notes.append(f"the cells are few ({len(truth)}): the intervals are wide; judge the lab model on a further labelled sample")
     report = {
-        "cells": len(kept), "cells_per_class": {c: counts[c] for c in CLASS_NAMES},
+        "cells": len(truth), "cells_per_class": {c: counts[c] for c in CLASS_NAMES},
         "groups": int(len(set(groups.tolist()))), "skipped": len(skipped),
         "validation": {
-            "method": (f"{k}-fold cross-validation grouped by source (field image from '<image>_<n>' names, "
-                       "else folder; scikit-learn StratifiedGroupKFold)" if grouping == "grouped"
+            "method": (f"{k}-fold cross-validation grouped by source (field cells by their field image; crops by "
+                       "'<image>_<n>' names, else folder; scikit-learn StratifiedGroupKFold)" if grouping == "grouped"
                        else f"{k}-fold stratified cross-validation over cells (no source groups found)"),
             "folds": k, "grouped": grouping == "grouped", "seed": seed,
             "before": "base model at its card's threshold",
@@ -420,13 +621,62 @@ def adapt(
             "per_fold": per_fold, "pooled": pooled,
         },
         "threshold": threshold, "base_threshold": base_threshold, "notes": notes,
+        "training": {"steps_per_run": steps_per_run, "max_steps": int(max_steps), "epochs": int(epochs),
+                     "balanced": bool(min(counts.values()) < len(truth) * BALANCED_BELOW)},
         "seconds": round(time.monotonic() - started, 1),
     }
+    if field_report is not None:
+        report["field_cells"] = field_report
     card = _lab_card(base_card, base_file, final, size, report, name, epochs)
     card[ood.OOD_KEY] = ood.describe(final, batch)
     card["software"] = {"malaria_gui": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
                         "numpy": np.__version__, "python": platform.python_version()}
     return AdaptResult(model=final, card=card, report=report, skipped=skipped)
+
+
+def _field_report(fc: FieldCells, truth: list[str], p_before: np.ndarray, p_after: np.ndarray,
+                  is_field: np.ndarray, base_card: dict, threshold: float, seed: int, notes: list[str]) -> dict | None:
+    """The field cells' figures (out-of-fold) and what was left out of them; notes appended."""
+    examples = [f"{lab.image.name} ({lab.centre[0]:.0f}, {lab.centre[1]:.0f}) {lab.truth}" for lab in fc.unmatched[:5]]
+    if fc.unmatched:
+        notes.append(f"{len(fc.unmatched)} field labels named no cell the segmentation found (or a cell already "
+                     f"labelled), not used: " + "; ".join(examples) + (" ..." if len(fc.unmatched) > 5 else ""))
+    if fc.not_a_cell:
+        notes.append(f"{fc.not_a_cell} found cells labelled 'not a red cell': false cells of the segmentation, "
+                     "not classifier training data")
+    if not is_field.any():
+        return None
+    idx = np.flatnonzero(is_field)
+    t = [truth[i] for i in idx]
+    images = fc.images
+    positives = sum(x == PARASITIZED for x in t)
+    negatives = len(t) - positives
+    out = {"cells": len(t), "positives": positives, "negatives": negatives, "fields": len(set(images)),
+           "unmatched_labels": len(fc.unmatched), "unmatched_examples": examples, "not_a_cell": fc.not_a_cell,
+           "fields_unreadable": len(fc.skipped), "field_threshold": None, "too_few": positives < MIN_FIELD_POSITIVES}
+    found = sum(fc.found[key] for key in set(images))
+    labelled = sum(fc.labelled[key] for key in set(images))
+    out["found_cells_in_labelled_fields"], out["labelled_of_found"] = found, labelled
+    if labelled < 0.9 * found:
+        notes.append(f"the labels cover {labelled} of the {found} cells found in the labelled fields: the per-field "
+                     "parasitemia below is over the labelled cells, the fields' own only if the rest are like them")
+    if positives < MIN_FIELD_POSITIVES:
+        notes.append(f"the labelled fields hold {positives} infected cells (fewer than {MIN_FIELD_POSITIVES}): too few "
+                     "to judge sensitivity or the field threshold on them; label more infected fields")
+    if positives == 0 or negatives == 0:
+        notes.append("the labelled field cells are all of one class: no field threshold is chosen")
+        return out
+    field_t, rule_note = choose_field_threshold(t, p_after[idx], images)
+    if rule_note:
+        notes.append(rule_note)
+    base_field_t = float(base_card.get("field_threshold", base_card.get("threshold", 0.5)))
+    out.update({
+        "field_threshold": field_t,
+        "before": field_figures(t, p_before[idx], images, base_field_t, fc.names, seed),
+        "at_cell_threshold": field_figures(t, p_after[idx], images, threshold, fc.names, seed),
+        "after": field_figures(t, p_after[idx], images, field_t, fc.names, seed),
+    })
+    return out
 
 
 def _lab_card(base_card: dict, base_file: Path, model, size: int, report: dict, name, epochs: int) -> dict:
@@ -438,7 +688,7 @@ def _lab_card(base_card: dict, base_file: Path, model, size: int, report: dict, 
     arch = dict(card.get("architecture", {}))
     arch.update({"parameters": int(model.count_params()), "input_size": [size, size, 3]})
     card["architecture"] = arch
-    return {
+    out = {
         "name": name or f"{base_name}-lab",
         "version": now.strftime("%Y.%m.%d"),
         "created": now.isoformat(timespec="seconds"),
@@ -451,12 +701,43 @@ def _lab_card(base_card: dict, base_file: Path, model, size: int, report: dict, 
         "data": {"source": "a lab's own labelled cells (malaria-gui adapt)", "cells": report["cells"],
                  "cells_per_class": report["cells_per_class"], "groups": report["groups"]},
         "training": {"method": "fine-tuning of the whole network on all the cells",
-                     "epochs": epochs, "batch_size": BATCH_SIZE, "optimizer": f"Adam {LEARNING_RATE:g}",
+                     "epochs": epochs, "max_steps": report["training"]["max_steps"],
+                     "steps": report["training"]["steps_per_run"][-1], "batch_size": BATCH_SIZE,
+                     "sampling": ("class-balanced: half of every batch from each class" if report["training"]["balanced"]
+                                  else "shuffled passes over all the cells (classes near 50/50)"),
+                     "optimizer": f"Adam {LEARNING_RATE:g}",
                      "loss": "binary cross-entropy, label smoothing 0.05",
                      "augmentation": "the eight flips/rotations of the square", "seed": report["validation"]["seed"],
                      "seconds": report["seconds"]},
         "adaptation": report,
     }
+    fields = report.get("field_cells")
+    if fields:
+        out["data"].update({"field_cells": fields["cells"], "fields": fields["fields"],
+                            "field_cells_per_class": {PARASITIZED: fields["positives"],
+                                                      CLASS_NAMES[1]: fields["negatives"]}})
+    if fields and fields.get("field_threshold") is not None:
+        after = fields["after"]
+        out["field_threshold"] = fields["field_threshold"]
+        out["field_threshold_rule"] = (
+            "for counting a field's cells: the lowest mean absolute per-field parasitemia error on the labelled "
+            "field cells' out-of-fold predictions at their own prevalence, ties broken by fewer false calls, "
+            f"sensitivity kept >= {MIN_FIELD_SENSITIVITY:g}; threshold stays the single-cell cut-off")
+        out["field_cells"] = {
+            "sensitivity": after["sensitivity"], "specificity": after["specificity"],
+            "sensitivity_ci95": after["sensitivity_ci95"], "specificity_ci95": after["specificity_ci95"],
+            "positives": fields["positives"], "negatives": fields["negatives"], "fields": fields["fields"],
+            "threshold": fields["field_threshold"],
+            "parasitemia_mean_abs_error_points": after["mean_abs_error_points"],
+            "pooled_true_percent": after["pooled_true_percent"],
+            "pooled_estimated_percent": after["pooled_estimated_percent"],
+            "source": (f"{report['validation']['folds']}-fold cross-validation grouped by field image: out-of-fold "
+                       f"predictions on {fields['cells']} labelled cells of {fields['fields']} fields, at field_threshold"),
+        }
+        if fields["too_few"]:
+            out["field_cells"]["note"] = (f"only {fields['positives']} infected field cells (fewer than "
+                                          f"{MIN_FIELD_POSITIVES}): too few to judge")
+    return out
 
 
 def save_lab_model(result: AdaptResult, out_path: str | os.PathLike[str]) -> Path:
@@ -506,5 +787,28 @@ def format_report(result: AdaptResult | dict) -> str:
             lines.append(f"{label if when == 'before' else '':<10}{when:<7}{n:>6}  {pct(fig, 'accuracy'):<18}"
                          f"{pct(fig, 'sensitivity'):<18}{pct(fig, 'specificity'):<18}{auc(fig):<20}")
     lines.append("[95% intervals: Wilson; ROC AUC: bootstrap over cells]")
+    lines += _field_lines(report.get("field_cells"), pct)
     lines += [f"note: {n}" for n in report["notes"]]
     return "\n".join(lines)
+
+
+def _field_lines(fields: dict | None, pct) -> list[str]:
+    """The field cells' counting figures (out-of-fold), for :func:`format_report`."""
+    if not fields:
+        return []
+    lines = ["", f"field cells: {fields['cells']} labelled cells of {fields['fields']} fields "
+                 f"({fields['positives']} Parasitized, {fields['negatives']} Uninfected); "
+                 f"{fields['unmatched_labels']} labels matched no found cell, {fields['not_a_cell']} 'not a red cell'"]
+    if fields.get("field_threshold") is None:
+        return lines
+    lines.append(f"{'':<26}{'threshold':>9}  {'sensitivity':<18}{'specificity':<18}{'false calls':>11}  "
+                 f"{'parasitemia true -> estimated (pooled)':<40}{'mean |error| per field':>22}")
+    for label, key in (("before (base model)", "before"), ("after, cell threshold", "at_cell_threshold"),
+                       ("after, field threshold", "after")):
+        fig = fields[key]
+        lines.append(f"{label:<26}{fig['threshold']:>9.3f}  {pct(fig, 'sensitivity'):<18}{pct(fig, 'specificity'):<18}"
+                     f"{fig['false_calls']:>11}  {fig['pooled_true_percent']:>6.2f}% -> {fig['pooled_estimated_percent']:>6.2f}%"
+                     f"{'':<24}{fig['mean_abs_error_points']:>10.2f} points")
+    lines.append("[field cells: out-of-fold predictions, folds grouped by field image; parasitemia over each field's "
+                 "labelled cells]")
+    return lines

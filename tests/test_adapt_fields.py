@@ -1,0 +1,192 @@
+"""Adapting on a person's labels on whole fields: matching, exclusions, the field threshold."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cells import synthetic_cell, synthetic_field, write_rgb
+from malaria_gui.cli import main
+from malaria_gui.engine.decoding import decode
+from malaria_gui.engine.discovery import find_images
+from malaria_gui.engine.field_labels import NOT_A_CELL, FieldCellLabel, read_field_labels
+from malaria_gui.engine.fields import _find, segment_field
+from malaria_gui.exitcodes import EXIT_OK, EXIT_SOME_FAILED
+from malaria_gui.training import adapt as adapt_module
+from malaria_gui.training.adapt import adapt, choose_field_threshold, read_field_cells
+
+
+def write_fields(folder: Path, n: int = 3, infected: float = 0.3, seed: int = 0) -> list[tuple[Path, list]]:
+    """``n`` synthetic fields as PNG, each with the (x, y, parasitized) of its red cells."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        image, truth = synthetic_field(rng, infected=infected)
+        out.append((write_rgb(folder / f"field{i}.png", image), truth))
+    return out
+
+
+def truth_name(ill: bool) -> str:
+    return "Parasitized" if ill else "Uninfected"
+
+
+def write_points(csv_path: Path, fields) -> Path:
+    with open(csv_path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "x", "y", "truth"])
+        for path, truth in fields:
+            for x, y, ill in truth:
+                w.writerow([path.name, f"{x:.1f}", f"{y:.1f}", truth_name(ill)])
+    return csv_path
+
+
+def smear_rows(fields) -> list[list]:
+    """Rows as ``smear --csv`` writes them (found cells, a prediction) plus the person's truth:
+    the drawn cell whose centre lies in the found cell's mask."""
+    rows = []
+    for path, truth in fields:
+        for i, c in enumerate(segment_field(decode(path))):
+            ill = [t[2] for t in truth if 0 <= int(t[0]) - c.x < c.width and 0 <= int(t[1]) - c.y < c.height
+                   and c.mask[int(t[1]) - c.y, int(t[0]) - c.x]]
+            rows.append([path.name, i + 1, c.x, c.y, c.width, c.height, "Uninfected", "0.1",
+                         truth_name(ill[0]) if len(ill) == 1 else ""])
+    return rows
+
+
+def write_boxes(csv_path: Path, rows) -> Path:
+    with open(csv_path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "cell", "x", "y", "width", "height", "prediction", "p_parasitized", "truth"])
+        w.writerows(rows)
+    return csv_path
+
+
+@pytest.fixture(autouse=True)
+def few_steps(monkeypatch):
+    monkeypatch.setattr(adapt_module, "MAX_STEPS", 12)  # CPU tests: the rules, not a good model
+
+
+def test_boxes_and_points_match_found_cells_and_crops_are_the_field_pipelines(tmp_path):
+    fields = write_fields(tmp_path, n=2)
+    labels, notes = read_field_labels(write_points(tmp_path / "points.csv", fields))
+    assert notes == []
+    got = read_field_cells(labels, 32)
+    drawn = sum(len(t) for _, t in fields)
+    assert len(got.truth) >= drawn - 2 and len(got.truth) + len(got.unmatched) == drawn
+    assert got.truth.count("Parasitized") == sum(ill for _, t in fields for *_, ill in t) - sum(
+        lab.truth == "Parasitized" for lab in got.unmatched)
+    # The very pixels the field scorer gives the model, not a re-cut of the crop.
+    cells, batch, _, _ = _find(fields[0][0], 32, False, False)
+    assert any(np.array_equal(got.pixels[0], b) for b in batch)
+
+    rows = smear_rows(fields)
+    boxes = read_field_labels(write_boxes(tmp_path / "boxes.csv", rows))[0]
+    by_box = read_field_cells(boxes, 32)
+    assert len(by_box.truth) == len(boxes) and not by_box.unmatched
+    # Boxes drawn differently (half size, same centre): matched by the centre inside a found cell.
+    shrunk = [FieldCellLabel(b.image, b.x + b.width / 4, b.y + b.height / 4, b.truth, b.width / 2, b.height / 2)
+              for b in boxes]
+    assert read_field_cells(shrunk, 32).truth == by_box.truth
+
+
+def test_unmatched_not_a_cell_and_unreadable_fields_are_reported_not_trained(tmp_path):
+    (path, truth), = write_fields(tmp_path, n=1)
+    x, y, _ = truth[0]
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    labels = [FieldCellLabel(path, x, y, "Parasitized"),
+              FieldCellLabel(path, x + 0.5, y, "Uninfected"),  # a second label on that cell
+              FieldCellLabel(path, 2, 2, "Uninfected"),  # background
+              FieldCellLabel(path, *truth[1][:2], NOT_A_CELL),
+              FieldCellLabel(path, *truth[2][:2], "Uninfected"),
+              FieldCellLabel(tmp_path / "junk.png", 10, 10, "Uninfected")]
+    got = read_field_cells(labels, 32)
+    assert sorted(got.truth) == ["Parasitized", "Uninfected"]
+    assert len(got.unmatched) == 2 and got.not_a_cell == 1
+    assert [p.name for p, _ in got.skipped] == ["junk.png"] and "1 labels not used" in got.skipped[0][1]
+
+
+def test_cli_field_labels_write_a_lab_model_with_field_figures(tmp_path, tiny_model_path, capsys):
+    fields = write_fields(tmp_path / "fields", n=4)
+    rows = smear_rows(fields)
+    labelled = [r for r in rows if r[-1]]
+    for r in rows[::3]:  # reviewed only in part: the rest keep the model's prediction and no truth
+        r[-1] = ""
+    csv_path = write_boxes(tmp_path / "fields" / "cells.csv", rows)
+    given = sum(1 for r in rows if r[-1])
+    out = tmp_path / "lab.keras"
+    code = main(["adapt", "--field-labels", str(csv_path), "--out", str(out), "--base", str(tiny_model_path),
+                 "--folds", "2", "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == EXIT_OK, printed
+    assert "field threshold" in printed and "mean |error| per field" in printed
+    assert f"the labels cover {given} of the" in printed  # reviewed in part: said
+    card = json.loads(out.with_name("lab.card.json").read_text())
+    # Only the rows a person labelled trained; the unlabelled ones (with a prediction) did not.
+    assert card["data"]["field_cells"] == card["data"]["cells"] == given < len(labelled)
+    assert card["data"]["fields"] == card["data"]["groups"] == 4
+    assert 0.0 <= card["field_threshold"] <= 1.0 and 0.05 <= card["threshold"] <= 0.95
+    cells = card["field_cells"]
+    assert cells["positives"] == card["data"]["field_cells_per_class"]["Parasitized"] >= 20
+    assert cells["positives"] + cells["negatives"] == given and cells["threshold"] == card["field_threshold"]
+    assert 0 <= cells["sensitivity"] <= 1 and 0 <= cells["specificity"] <= 1 and "note" not in cells
+    per_field = card["adaptation"]["field_cells"]["after"]["per_field"]
+    assert len(per_field) == 4 and sum(f["cells"] for f in per_field) == given
+
+    from malaria_gui.engine.model import load_classifier
+
+    clf = load_classifier(out)
+    assert clf.field_threshold == card["field_threshold"] and clf.threshold == card["threshold"]
+
+
+def test_field_csv_given_as_corrections_joins_crops_and_few_infected_is_said(tmp_path, tiny_model_path, capsys):
+    rng = np.random.default_rng(1)
+    for label, ill in (("Parasitized", True), ("Uninfected", False)):
+        for n in range(22):
+            write_rgb(tmp_path / "lab" / label / f"crop{n % 3}_{n}.png", synthetic_cell(rng, ill))
+    fields = write_fields(tmp_path / "fields", n=2, infected=0.05, seed=3)
+    csv_path = write_points(tmp_path / "fields" / "points.csv", fields)
+    with open(csv_path, "a") as fh:
+        fh.write("field0.png,2,2,Uninfected\n")  # on the background: no found cell
+    out = tmp_path / "lab.keras"
+    code = main(["adapt", str(tmp_path / "lab"), "--corrections", str(csv_path), "--out", str(out),
+                 "--base", str(tiny_model_path), "--folds", "2", "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == EXIT_OK, printed
+    card = json.loads(out.with_name("lab.card.json").read_text())
+    assert card["data"]["cells"] == 44 + card["data"]["field_cells"]
+    assert card["data"]["field_cells_per_class"]["Parasitized"] < 20
+    assert "too few to judge" in card["field_cells"]["note"] and "too few to judge" in printed
+    assert "field labels named no cell" in printed and "field0.png (2, 2) Uninfected" in printed
+    assert card["adaptation"]["field_cells"]["unmatched_labels"] >= 1
+
+
+def test_window_call_without_field_labels_has_no_field_threshold(tmp_path, tiny_model_path):
+    rng = np.random.default_rng(2)
+    for label, ill in (("Parasitized", True), ("Uninfected", False)):
+        for n in range(21):
+            write_rgb(tmp_path / label / f"f{n % 3}_{n}.png", synthetic_cell(rng, ill))
+    result = adapt(find_images([tmp_path]), tiny_model_path, folds=2, epochs=2)
+    assert "field_threshold" not in result.card and "field_cells" not in result.report
+    assert result.report["training"]["steps_per_run"][-1] == 42 * 2 // 16
+
+
+def test_field_threshold_gets_the_count_right_but_never_calls_nothing(monkeypatch):
+    # One field of 100: 1 infected cell at 0.6; 3 uninfected at 0.7, the rest at 0.1.
+    p = np.array([0.6, 0.7, 0.7, 0.7] + [0.1] * 96)
+    truth = ["Parasitized"] + ["Uninfected"] * 99
+    images = ["a"] * 100
+    t, note = choose_field_threshold(truth, p, images)
+    assert 0.1 < t <= 0.6 and note is None  # calling nothing has the smaller error, but misses the one
+    monkeypatch.setattr(adapt_module, "MIN_FIELD_SENSITIVITY", 0.0)
+    assert choose_field_threshold(truth, p, images)[0] > 0.7
+    # Two fields: a cut-off between the infected cells' scores and the uninfected ones'
+    # puts both fields' counts right.
+    p2 = np.array([0.9, 0.8, 0.3, 0.2, 0.85, 0.1, 0.4, 0.2])
+    truth2 = ["Parasitized", "Parasitized", "Uninfected", "Uninfected", "Parasitized", "Uninfected", "Uninfected",
+              "Uninfected"]
+    t2, _ = choose_field_threshold(truth2, p2, ["a"] * 4 + ["b"] * 4)
+    assert 0.4 < t2 <= 0.8
