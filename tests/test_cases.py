@@ -190,3 +190,20 @@ def test_cli_lists_and_exports_a_stored_slide(tmp_path, capsys):
     assert main(["cases", "export", "NOPE", "--csv", str(tmp_path / "x.csv"), "--db", str(db)]) == 2
     assert "no slide 'NOPE'" in capsys.readouterr().err
     assert main(["cases", "list", "--db", str(tmp_path / "none.sqlite")]) == 2
+
+
+def test_a_field_result_is_recorded_with_its_cells_or_its_error(tmp_path):
+    from pathlib import Path
+
+    from malaria_gui.engine.fields import CellScore, FieldResult
+
+    good = FieldResult(Path("/s/f1.jpg"), "s", [CellScore(i + 1, i, 2 * i, 30, 31, 0.1 * i) for i in range(6)])
+    bad = FieldResult(Path("/s/f2.jpg"), "s", error="not a smear field: blank")
+    with CaseStore(tmp_path / "c.sqlite") as store:
+        slide = store.open_slide("F")
+        assert len(cases.record_field(store, slide, good, "m 1", 0.45)) == 6
+        assert cases.record_field(store, slide, bad, "m 1", 0.45) == []
+        case = store.load_slide("F")
+    assert [(c.number, c.y, c.height) for c in case.cells][:2] == [(1, 0, 31), (2, 2, 31)]
+    assert case.images[0].threshold == 0.45 and case.images[1].error == "not a smear field: blank"
+    assert slide_figures(case.cells, 0.45).called == 1  # P 0.5 only

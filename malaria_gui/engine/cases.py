@@ -402,3 +402,11 @@ def case_csv_text(case: SlideCase) -> str:
                          f"{c.p_parasitized:.6f}", safe(model), "" if threshold is None else f"{threshold:.4f}",
                          prediction, c.truth, safe(c.reviewer), c.decided])
     return out.getvalue()
+
+
+def record_field(store: CaseStore, slide: int, result, model: str, threshold: float) -> list[int]:
+    """Store one :class:`~malaria_gui.engine.fields.FieldResult` (cells, white cells, or its
+    error) as an image of ``slide``; returns the stored cells' ids in cell order."""
+    cells = [(c.index, c.x, c.y, c.width, c.height, c.p_parasitized) for c in result.cells]
+    return store.add_image(slide, str(result.path), cells, kind="field", model=model, threshold=threshold,
+                           white_cells=int(getattr(result, "white_cells", 0) or 0), error=result.error)
