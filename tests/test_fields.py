@@ -275,9 +275,10 @@ def test_smear_command_writes_both_csvs(smear_folder, tmp_path, tiny_model_path,
                  "--model", str(tiny_model_path), "--threshold", "0.5", "--quiet"])
     assert code == 1  # one image is not a field; the others are still counted
     with open(cells_csv, encoding="utf-8") as fh:
-        assert fh.readline().strip() == "image,cell,x,y,width,height,prediction,p_parasitized"
+        assert fh.readline().strip() == "image,cell,x,y,width,height,prediction,p_parasitized,model,threshold"
     with open(fields_csv, encoding="utf-8") as fh:
-        assert fh.readline().strip() == "slide,image,cells,parasitized,parasitemia,ci_low,ci_high,error"
+        assert fh.readline().strip() == ("slide,image,cells,parasitized,parasitemia,ci_low,ci_high,white_cells,"
+                                         "clumps_left_out,others_left_out,error")
     cells, fields = _rows(cells_csv), _rows(fields_csv)
     assert len(fields) == 4
     bad = [f for f in fields if f["error"]]
