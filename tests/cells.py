@@ -181,29 +181,39 @@ def draw_red_cell(image: np.ndarray, x: float, y: float, r: float) -> None:
     cv2.circle(image, centre, int(round(r * 0.35 * 16)), (222, 170, 190), -1, cv2.LINE_AA, shift=4)
 
 
-def draw_lymphocyte(image: np.ndarray, x: int, y: int, radius: float) -> None:
+def draw_lymphocyte(image: np.ndarray, x: int, y: int, radius: float, nucleus=NUCLEUS) -> None:
     """A small lymphocyte: a round dark purple nucleus filling a disc about one red cell
     across, inside a thin rim of pale blue cytoplasm."""
     cv2.circle(image, (x, y), int(radius * 1.1), (175, 180, 225), -1, cv2.LINE_AA)
-    cv2.circle(image, (x, y), int(radius * 0.95), NUCLEUS, -1, cv2.LINE_AA)
+    cv2.circle(image, (x, y), int(radius * 0.95), nucleus, -1, cv2.LINE_AA)
 
 
-def draw_neutrophil(image: np.ndarray, x: int, y: int, radius: float) -> None:
+def draw_neutrophil(image: np.ndarray, x: int, y: int, radius: float, nucleus=NUCLEUS) -> None:
     """A neutrophil: three dark purple lobes in pale lilac cytoplasm, 1.8 red cells across
     (as synthetic_field's white cell)."""
     r = radius * 1.8
     cv2.circle(image, (x, y), int(r), (200, 185, 225), -1, cv2.LINE_AA)
     for k in range(3):
         a = k * 2.1
-        cv2.circle(image, (int(x + 0.4 * r * np.cos(a)), int(y + 0.4 * r * np.sin(a))), int(r * 0.45), NUCLEUS, -1, cv2.LINE_AA)
+        cv2.circle(image, (int(x + 0.4 * r * np.cos(a)), int(y + 0.4 * r * np.sin(a))), int(r * 0.45), nucleus, -1, cv2.LINE_AA)
 
 
 def draw_clump(image: np.ndarray, x: float, y: float, radius: float, cells: int = 3, step: float = 1.2) -> list:
-    """``cells`` red cells overlapping in a row, centres ``step`` radii apart (so close that
-    the neck between them is shallow): returns their centres."""
+    """``cells`` red cells overlapping in a zig-zag row, centres ``step`` radii apart (so close
+    that no neck parts them), drawn translucent as cells are (where two overlap the light goes
+    through both: darker, and each keeps its pale centre); returns their centres."""
     centres = [(x + k * step * radius, y + (0.35 * radius if k % 2 else 0.0)) for k in range(cells)]
+    background = np.asarray(BACKGROUND, np.float32)
+    light = np.ones(image.shape, np.float32)
     for cx, cy in centres:
-        draw_red_cell(image, cx, cy, radius)
+        cell = np.zeros(image.shape[:2], np.uint8)
+        pallor = np.zeros(image.shape[:2], np.uint8)
+        cv2.circle(cell, (int(round(cx * 16)), int(round(cy * 16))), int(round(radius * 16)), 1, -1, cv2.LINE_AA, shift=4)
+        cv2.circle(pallor, (int(round(cx * 16)), int(round(cy * 16))), int(round(radius * 0.35 * 16)), 1, -1, cv2.LINE_AA, shift=4)
+        through = np.where(pallor[..., None] > 0, np.asarray((222, 170, 190), np.float32) / background,
+                           np.asarray(RBC, np.float32) / background)
+        light *= np.where(cell[..., None] > 0, through, 1.0)
+    image[:] = np.clip(image.astype(np.float32) * light, 0, 255).astype(np.uint8)
     return centres
 
 
