@@ -1,15 +1,17 @@
 """Whole smear fields: find the red cells, cut each like a training cell, score, count.
 
 A camera field of a thin smear holds 100-300 red cells. This module finds them (flattened
-illumination, Otsu on the green channel, distance transform + marker watershed to split
-touching cells), drops cells cut by the image border and what is not a red cell (too small,
-too large or far darker than the field's own median cell: platelets, white cells, debris,
-burnt-in text) and cells a fibre or scratch crosses, trims what sticks out of each cell's
-outline (a platelet lying against it),
-cuts each cell as the NIH cells were cut (its bounding box, black outside its mask) and
-scores the crops through the classifier. Every size is derived from the field itself (the
-typical cell radius from the distance-transform peaks), so any camera and magnification
-works. Qt-free: the window and the CLI share it.
+illumination, Otsu on the green channel, or where that refuses the field on the stain's own
+colour direction; distance transform + marker watershed to split touching cells) and sorts
+every object found into red cells (counted), white cells (a large solid dark purple nucleus:
+counted on their own), clumps of touching cells (split again, finer or at each cell's pale
+centre, when every piece is a cell's size; else left out) and other objects (cells cut by the
+border or crossed by a fibre, platelets and specks smaller than a cell, debris far darker
+than one, burnt-in scale bars and text that are not cell-coloured). It trims what sticks out
+of each cell's outline (a platelet lying against it), cuts each cell as the NIH cells were cut
+(its bounding box, black outside its mask) and scores the crops through the classifier. Every
+size is derived from the field itself (the typical cell radius from the distance-transform
+peaks), so any camera and magnification works. Qt-free: the window and the CLI share it.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ CLUMP_ELONGATION = 1.35  # major over minor axis beyond which a large region is 
 CLUMP_SOLIDITY = 0.88  # area over hull area under which a large region has a neck between cells
 CLUMP_KEEP_AREA = 2.0  # a convex region up to this size that cannot be split stays one cell
 CLUMP_KEEP_SOLIDITY = 0.9
-PIECE_AREA = (0.55, 1.6)  # of the median cell: what every piece of a split clump must measure
+PIECE_AREA = (0.45, 1.8)  # of the median cell: what every piece of a split clump must measure
 NUCLEUS_DARK = 2.0  # a nucleus pixel absorbs green this many times the median cell's mean
 NUCLEUS_MARGIN = 0.35  # and at least this much more optical density
 NUCLEUS_AREA = 0.45  # of the median cell: a solid nucleus this large is a white cell's
@@ -296,7 +298,8 @@ def _split(mask: np.ndarray, radius: float, fine: float = 1.1) -> tuple[np.ndarr
     """Label image of cells (background 1, cells from 2): one marker per distance-transform
     peak, and each pixel of a blob goes to the marker whose disc it lies deepest in
     (distance to the marker's centre minus the marker's radius: a power-diagram split,
-    which cuts touching and overlapping discs at their neck)."""
+    which cuts touching and overlapping discs at their neck). ``fine``: the least distance
+    between markers, in cell radii (smaller for the second look at a clump)."""
     dist = _distance(mask)
     smooth = cv2.GaussianBlur(dist, (0, 0), max(1.0, radius * 0.15 * fine / 1.1))
     size = max(3, int(radius * fine) | 1)
