@@ -17,7 +17,7 @@ from cells import (
     synthetic_field,
     tinted,
 )
-from malaria_gui.engine.fields import CLUMP, WHITE_CELL, find_objects, looks_like_field, segment_field
+from malaria_gui.engine.fields import CLUMP, WHITE_CELL, find_objects, looks_like_field, score_fields, segment_field
 
 R = 16.0
 
@@ -157,3 +157,22 @@ def test_a_2600_pixel_field_is_counted():
     h, w = image.shape[:2]
     inner = [t for t in truth if 70 < t[0] < w - 70 and 70 < t[1] < h - 70]
     assert _found_once(found.cells, inner) >= 0.97
+
+
+def test_score_fields_reports_white_cells_and_left_out_objects_and_slides_pool_them(tmp_path, tiny_classifier):
+    from cells import write_rgb
+    from malaria_gui.engine.fields import OTHER, slide_summaries
+
+    paths = []
+    for seed in (100, 101):
+        image, truth = synthetic_field(np.random.default_rng(seed), singles=20, pairs=4, overlaps=3, border_cells=6)
+        paths.append(write_rgb(tmp_path / "slide" / f"f{seed}.png", image))
+    results = list(score_fields(paths, tiny_classifier))
+    for r in results:
+        assert r.ok and r.white_cells == 1  # synthetic_field's neutrophil
+        assert r.left_out[OTHER] == sum(o.kind == OTHER for o in r.objects) >= 1  # border-cut cells at least
+        assert set(r.left_out) == {CLUMP, OTHER}
+        assert all(o.width > 0 and o.height > 0 and o.reason for o in r.objects)
+    (slide,) = slide_summaries(results, 0.5)
+    assert slide.white_cells == 2
+    assert slide.left_out[OTHER] == sum(r.left_out[OTHER] for r in results)
