@@ -150,3 +150,91 @@ def synthetic_field(
     out = image.astype(np.float32) * light[..., None]
     out += rng.normal(0, 3, out.shape)
     return np.clip(out, 0, 255).astype(np.uint8), truth
+
+
+# ---------------------------------------------------------------------------------------------
+# Objects that are not single red cells, drawn onto a synthetic field (tests/test_field_objects.py)
+
+NUCLEUS = (85, 35, 125)  # a white cell's dark purple nucleus
+
+
+def free_spot(image: np.ndarray, r: float, rng: np.random.Generator, avoid: list | None = None,
+              tries: int = 3000) -> tuple[int, int] | None:
+    """A centre where a disc of radius ``r`` (plus a margin) holds only background: nothing
+    drawn there yet (judged from the pixels, so white cells, debris and border cells count)."""
+    h, w = image.shape[:2]
+    green = image[:, :, 1].astype(int)
+    level = np.percentile(green, 90)
+    m = int(r * 1.3) + 3
+    for _ in range(tries):
+        x, y = int(rng.integers(m, w - m)), int(rng.integers(m, h - m))
+        if (green[y - m:y + m, x - m:x + m] > level - 25).all() and all(
+                np.hypot(x - ax, y - ay) > r + ar + 4 for ax, ay, ar in (avoid or [])):
+            return x, y
+    return None
+
+
+def draw_red_cell(image: np.ndarray, x: float, y: float, r: float) -> None:
+    """One uninfected red cell as synthetic_field draws them (pink disc, paler centre)."""
+    centre = (int(round(x * 16)), int(round(y * 16)))
+    cv2.circle(image, centre, int(round(r * 16)), RBC, -1, cv2.LINE_AA, shift=4)
+    cv2.circle(image, centre, int(round(r * 0.35 * 16)), (222, 170, 190), -1, cv2.LINE_AA, shift=4)
+
+
+def draw_lymphocyte(image: np.ndarray, x: int, y: int, radius: float, nucleus=NUCLEUS) -> None:
+    """A small lymphocyte: a round dark purple nucleus filling a disc about one red cell
+    across, inside a thin rim of pale blue cytoplasm."""
+    cv2.circle(image, (x, y), int(radius * 1.1), (175, 180, 225), -1, cv2.LINE_AA)
+    cv2.circle(image, (x, y), int(radius * 0.95), nucleus, -1, cv2.LINE_AA)
+
+
+def draw_neutrophil(image: np.ndarray, x: int, y: int, radius: float, nucleus=NUCLEUS) -> None:
+    """A neutrophil: three dark purple lobes in pale lilac cytoplasm, 1.8 red cells across
+    (as synthetic_field's white cell)."""
+    r = radius * 1.8
+    cv2.circle(image, (x, y), int(r), (200, 185, 225), -1, cv2.LINE_AA)
+    for k in range(3):
+        a = k * 2.1
+        cv2.circle(image, (int(x + 0.4 * r * np.cos(a)), int(y + 0.4 * r * np.sin(a))), int(r * 0.45), nucleus, -1, cv2.LINE_AA)
+
+
+def draw_clump(image: np.ndarray, x: float, y: float, radius: float, cells: int = 3, step: float = 1.2) -> list:
+    """``cells`` red cells overlapping in a zig-zag row, centres ``step`` radii apart (so close
+    that no neck parts them), drawn translucent as cells are (where two overlap the light goes
+    through both: darker, and each keeps its pale centre); returns their centres."""
+    centres = [(x + k * step * radius, y + (0.35 * radius if k % 2 else 0.0)) for k in range(cells)]
+    background = np.asarray(BACKGROUND, np.float32)
+    light = np.ones(image.shape, np.float32)
+    for cx, cy in centres:
+        cell = np.zeros(image.shape[:2], np.uint8)
+        pallor = np.zeros(image.shape[:2], np.uint8)
+        cv2.circle(cell, (int(round(cx * 16)), int(round(cy * 16))), int(round(radius * 16)), 1, -1, cv2.LINE_AA, shift=4)
+        cv2.circle(pallor, (int(round(cx * 16)), int(round(cy * 16))), int(round(radius * 0.35 * 16)), 1, -1, cv2.LINE_AA, shift=4)
+        through = np.where(pallor[..., None] > 0, np.asarray((222, 170, 190), np.float32) / background,
+                           np.asarray(RBC, np.float32) / background)
+        light *= np.where(cell[..., None] > 0, through, 1.0)
+    image[:] = np.clip(image.astype(np.float32) * light, 0, 255).astype(np.uint8)
+    return centres
+
+
+def draw_scale_bar(image: np.ndarray, x: int, y: int, radius: float, colour=(0, 0, 0)) -> tuple[int, int, int, int]:
+    """A burnt-in scale bar (2.5 cells long, a fifth of a cell thick) with "50 um" written
+    over it in the same colour; returns its box (x0, y0, x1, y1)."""
+    length, thick = int(5 * radius), max(3, int(0.4 * radius))
+    cv2.rectangle(image, (x, y), (x + length, y + thick), colour, -1)
+    scale = radius / 16.0
+    (tw, th), _ = cv2.getTextSize("50 um", cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, int(2 * scale)))
+    cv2.putText(image, "50 um", (x + (length - tw) // 2, y - int(0.3 * radius)), cv2.FONT_HERSHEY_SIMPLEX,
+                scale, colour, max(1, int(2 * scale)), cv2.LINE_AA)
+    return x, y - int(0.3 * radius) - th, x + length, y + thick
+
+
+def tinted(image: np.ndarray, background, contrast: float, rng: np.random.Generator, noise: float = 3.0) -> np.ndarray:
+    """The field recoloured: every pixel's difference from the drawn background scaled by
+    ``contrast`` and added to another ``background`` colour (a greenish or pink-stained
+    smear, a washed-out camera), with fresh camera noise."""
+    drawn = image.astype(np.float32)
+    base = np.median(drawn.reshape(-1, 3), axis=0)
+    out = np.asarray(background, np.float32) * (drawn / base) ** contrast
+    out += rng.normal(0, noise, out.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)

@@ -275,9 +275,10 @@ def test_smear_command_writes_both_csvs(smear_folder, tmp_path, tiny_model_path,
                  "--model", str(tiny_model_path), "--threshold", "0.5", "--quiet"])
     assert code == 1  # one image is not a field; the others are still counted
     with open(cells_csv, encoding="utf-8") as fh:
-        assert fh.readline().strip() == "image,cell,x,y,width,height,prediction,p_parasitized"
+        assert fh.readline().strip() == "image,cell,x,y,width,height,prediction,p_parasitized,model,threshold"
     with open(fields_csv, encoding="utf-8") as fh:
-        assert fh.readline().strip() == "slide,image,cells,parasitized,parasitemia,ci_low,ci_high,error"
+        assert fh.readline().strip() == ("slide,image,cells,parasitized,parasitemia,ci_low,ci_high,white_cells,"
+                                         "clumps_left_out,others_left_out,error")
     cells, fields = _rows(cells_csv), _rows(fields_csv)
     assert len(fields) == 4
     bad = [f for f in fields if f["error"]]
@@ -286,6 +287,13 @@ def test_smear_command_writes_both_csvs(smear_folder, tmp_path, tiny_model_path,
     good = [f for f in fields if not f["error"]]
     assert [int(f["cells"]) for f in good] == [43, 43, 43]
     assert len(cells) == 129
+    # synthetic_field's white cell is counted as one, never as a red cell; border-cut cells
+    # and the like are left out and counted as such; a refused field has no counts at all.
+    assert [f["white_cells"] for f in good] == ["1", "1", "1"]
+    assert all(int(f["others_left_out"]) >= 1 and f["clumps_left_out"].isdigit() for f in good)
+    assert bad[0]["white_cells"] == bad[0]["clumps_left_out"] == bad[0]["others_left_out"] == ""
+    assert len({c["model"] for c in cells}) == 1 and cells[0]["model"]  # the model that scored them, on every row
+    assert {c["threshold"] for c in cells} == {"0.5"}
     for f in good:
         mine = [c for c in cells if c["image"] == f["image"]]
         k = sum(c["prediction"] == "Parasitized" for c in mine)
@@ -299,6 +307,7 @@ def test_smear_command_writes_both_csvs(smear_folder, tmp_path, tiny_model_path,
         assert 0 < x and 0 < y and x + w < image.shape[1] and y + h < image.shape[0]
     out = capsys.readouterr().out
     assert "slide1: 2 fields, 86 cells" in out and "95% CI" in out and "photo.png: " in out
+    assert "%), 2 white cells, " in out  # slide1's two fields, one white cell each
 
 
 def test_smear_crops_round_trip_into_classify(smear_folder, tmp_path, tiny_model_path):

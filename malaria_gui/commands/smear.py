@@ -3,8 +3,11 @@
 Every field image is segmented into red cells (``engine/fields.py``), each cell is scored,
 and two CSVs come out: one row per cell (CELLS.csv) and one per field (FIELDS.csv), with
 per-slide parasitemia (a slide = the folder holding the fields) printed with its 95% Wilson
-interval. A field that is not a smear, or where no cell is found, gets its reason in the
-``error`` column and exit status 1; the other fields are still counted.
+interval. Only red cells are counted: white cells are counted on their own, and clumps of
+touching cells that could not be split and other objects (platelets, debris, scale bars,
+cells cut by the border) are left out, with their numbers per field and slide. A field that
+is not a smear, or where no cell is found, gets its reason in the ``error`` column and exit
+status 1; the other fields are still counted.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from pathlib import Path
 
 from malaria_gui.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 
-CELL_COLUMNS = ("image", "cell", "x", "y", "width", "height", "prediction", "p_parasitized")
-FIELD_COLUMNS = ("slide", "image", "cells", "parasitized", "parasitemia", "ci_low", "ci_high", "error")
+CELL_COLUMNS = ("image", "cell", "x", "y", "width", "height", "prediction", "p_parasitized", "model", "threshold")
+FIELD_COLUMNS = ("slide", "image", "cells", "parasitized", "parasitemia", "ci_low", "ci_high", "white_cells",
+                 "clumps_left_out", "others_left_out", "error")
 
 
 def add_arguments(parser: argparse.ArgumentParser, threshold_type, positive_int) -> None:
@@ -81,7 +85,11 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
     from tqdm import tqdm
 
     from malaria_gui.engine.export import _cell as safe  # the same formula-injection guard as classify
-    from malaria_gui.engine.fields import score_fields
+    from malaria_gui.engine.export import model_label
+    from malaria_gui.engine.fields import CLUMP, OTHER, score_fields
+
+    model = safe(model_label(classifier.name, classifier.version))
+    cut = repr(float(threshold))  # full precision, as classify writes it
 
     cells_out = io.StringIO()
     fields_out = io.StringIO()
@@ -98,7 +106,7 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
             image = safe(str(field.path))
             for c in field.cells:
                 cell_rows.writerow([image, c.index, c.x, c.y, c.width, c.height, c.prediction(threshold),
-                                    f"{c.p_parasitized:.6f}"])
+                                    f"{c.p_parasitized:.6f}", model, cut])
                 if c.crop is not None:
                     _write_crop(args.crops / c.prediction(threshold) / f"{crop_names.name(field)}_{c.index}.png", c.crop)
                     c.crop = None
@@ -106,6 +114,8 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
             field_rows.writerow([safe(field.slide), image, len(field.cells) if field.ok else "",
                                  field.parasitized(threshold) if field.ok else "",
                                  *(("", "", "") if share is None else (f"{v:.2f}" for v in share)),
+                                 *((field.white_cells, field.left_out.get(CLUMP, 0), field.left_out.get(OTHER, 0))
+                                   if field.ok else ("", "", "")),
                                  safe(field.error or "")])
             summaries_in.append(field)
             bar.update(1)
@@ -166,6 +176,19 @@ def _write_crop(path: Path, rgb) -> None:
     atomic_write(path, data.tobytes())
 
 
+def _left_out_text(summary) -> str:
+    """", 3 white cells, 5 clumps left out, 12 other objects left out" (the parts that are not zero)."""
+    from malaria_gui.engine.fields import CLUMP, OTHER
+
+    parts = []
+    for count, one, many in ((summary.white_cells, "white cell", "white cells"),
+                             (summary.left_out.get(CLUMP, 0), "clump left out", "clumps left out"),
+                             (summary.left_out.get(OTHER, 0), "other object left out", "other objects left out")):
+        if count:
+            parts.append(f"{count} {one if count == 1 else many}")
+    return "".join(", " + p for p in parts)
+
+
 def report_text(fields, threshold: float, model_name: str, max_errors: int = 20) -> str:
     """Per-slide parasitemia with its interval, and the fields that could not be counted."""
     from malaria_gui.engine.fields import slide_summaries
@@ -179,7 +202,7 @@ def report_text(fields, threshold: float, model_name: str, max_errors: int = 20)
             f"parasitemia {share[0]:.2f}% (95% CI {share[1]:.2f}-{share[2]:.2f}%)")
         counted = s.fields - s.failed
         lines.append(f"  {s.slide}: {counted} field{'' if counted == 1 else 's'}, {s.cells} cells, "
-                     f"{s.parasitized} parasitized, {figure}")
+                     f"{s.parasitized} parasitized, {figure}{_left_out_text(s)}")
     if failed:
         lines.append("could not be counted:")
         lines += [f"  {f.path}: {f.error}" for f in failed[:max_errors]]

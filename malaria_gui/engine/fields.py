@@ -1,15 +1,17 @@
 """Whole smear fields: find the red cells, cut each like a training cell, score, count.
 
 A camera field of a thin smear holds 100-300 red cells. This module finds them (flattened
-illumination, Otsu on the green channel, distance transform + marker watershed to split
-touching cells), drops cells cut by the image border and what is not a red cell (too small,
-too large or far darker than the field's own median cell: platelets, white cells, debris,
-burnt-in text) and cells a fibre or scratch crosses, trims what sticks out of each cell's
-outline (a platelet lying against it),
-cuts each cell as the NIH cells were cut (its bounding box, black outside its mask) and
-scores the crops through the classifier. Every size is derived from the field itself (the
-typical cell radius from the distance-transform peaks), so any camera and magnification
-works. Qt-free: the window and the CLI share it.
+illumination, Otsu on the green channel, or where that refuses the field on the stain's own
+colour direction; distance transform + marker watershed to split touching cells) and sorts
+every object found into red cells (counted), white cells (a large solid dark purple nucleus:
+counted on their own), clumps of touching cells (split again, finer or at each cell's pale
+centre, when every piece is a cell's size; else left out) and other objects (cells cut by the
+border or crossed by a fibre, platelets and specks smaller than a cell, debris far darker
+than one, burnt-in scale bars and text that are not cell-coloured). It trims what sticks out
+of each cell's outline (a platelet lying against it), cuts each cell as the NIH cells were cut
+(its bounding box, black outside its mask) and scores the crops through the classifier. Every
+size is derived from the field itself (the typical cell radius from the distance-transform
+peaks), so any camera and magnification works. Qt-free: the window and the CLI share it.
 """
 
 from __future__ import annotations
@@ -42,7 +44,32 @@ FIBRE_WIDTH = 1.0  # and is thinner than this many cell radii (a cell is two acr
 FIBRE_DEPTH = 0.5  # and darker than the background by this share of the cells' own contrast
 FIBRE_ANGLES = 16  # directions tried (11.25 degrees apart)
 FIBRE_INSIDE = 0.33  # a cell is crossed when this many radii of fibre width lie inside it, over a radius
-MIN_FIELD_SIDE = 160  # the NIH crops are 100-200 px; a camera field is 640 px and up  # cells smaller than this in the original image cannot be classified
+MIN_FIELD_SIDE = 160  # the NIH crops are 100-200 px; a camera field is 640 px and up
+CLUMP_AREA = 1.4  # of the median cell: a larger region that is not round is touching cells
+CLUMP_ROUND_AREA = 2.5  # a region larger than this is touching cells even when round
+CLUMP_ELONGATION = 1.35  # major over minor axis beyond which a large region is not one round cell
+CLUMP_SOLIDITY = 0.88  # area over hull area under which a large region has a neck between cells
+CLUMP_KEEP_AREA = 2.0  # a convex region up to this size that cannot be split stays one cell
+CLUMP_KEEP_SOLIDITY = 0.9
+PIECE_AREA = (0.45, 1.8)  # of the median cell: what every piece of a split clump must measure
+NUCLEUS_DARK = 2.0  # a nucleus pixel absorbs green this many times the median cell's mean
+NUCLEUS_MARGIN = 0.35  # and at least this much more optical density
+NUCLEUS_AREA = 0.45  # of the median cell: a solid nucleus this large is a white cell's
+NUCLEUS_FILL = 0.6  # share of a nucleus blob (after closing its lobes together) truly dark
+NEUTRAL = 0.7  # red over green optical density above which a region is not Giemsa-pink
+
+# What a found object is. Red cells are counted; the others are reported, never counted.
+RED_CELL = "red cell"
+WHITE_CELL = "white cell"
+CLUMP = "clump"
+OTHER = "other"
+BORDER = "cut by the image border"
+FIBRE = "crossed by a fibre or scratch"
+SMALL = "smaller than a red cell (platelet, speck or piece of a cell)"
+DARK = "far darker than the red cells (stain debris, platelet clump)"
+OVERLAY = "not cell-coloured: scale bar, text or mark burnt into the image"
+UNSPLIT = "touching cells that could not be split into whole cells"
+NUCLEUS = "a large solid dark purple nucleus"
 
 
 class FieldError(ImageError):
@@ -73,28 +100,66 @@ class FoundCell:
         return biggest + np.array([self.x, self.y], np.int32)
 
 
+@dataclass(slots=True)
+class FieldObject:
+    """Something found in a field that is not counted as a red cell: a white cell, a clump of
+    touching cells, or other (a platelet, debris, a scale bar, a cell cut by the border...);
+    its box in original pixels and why it was left out."""
+
+    kind: str  # WHITE_CELL, CLUMP or OTHER
+    x: int
+    y: int
+    width: int
+    height: int
+    reason: str
+
+
+@dataclass(slots=True)
+class FieldObjects:
+    """Everything the segmentation found in a field: the red cells (counted, exactly the crops
+    the classifier sees) and the other objects (reported, never counted as red cells).
+    ``channel`` names the picture the cells were found in (``green`` unless that refused the field)."""
+
+    cells: list[FoundCell]
+    others: list[FieldObject]
+    channel: str = "green"
+
+    @property
+    def white_cells(self) -> int:
+        return sum(o.kind == WHITE_CELL for o in self.others)
+
+    def left_out(self) -> dict[str, int]:
+        """Objects left out of the count by kind (white cells are counted on their own)."""
+        return {CLUMP: sum(o.kind == CLUMP for o in self.others), OTHER: sum(o.kind == OTHER for o in self.others)}
+
+
 # ---------------------------------------------------------------------------------------------
 # Segmentation
 
 
+def _fit_background(values: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """A smooth (quadratic) surface through ``values`` at the background pixels (ys, xs)."""
+    h, w = values.shape
+    x = xs / w - 0.5
+    y = ys / h - 0.5
+    design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
+    coef, *_ = np.linalg.lstsq(design, values[ys, xs], rcond=None)
+    gx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
+    gy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None]
+    c = coef.astype(np.float32)
+    background = (c[0] + c[2] * gy + c[5] * gy * gy) + (c[1] + c[4] * gy) * gx + c[3] * gx * gx
+    return np.maximum(background, 1.0)
+
+
 def _flatten(green: np.ndarray) -> tuple[np.ndarray, float]:
-    """Green channel divided by a smooth fit of the background (evens out vignetting and
-    uneven lamps), and the Otsu threshold separating cells (darker) from background."""
+    """A channel (background bright) divided by a smooth fit of the background (evens out
+    vignetting and uneven lamps), and the Otsu threshold separating cells (darker) from background."""
     g = cv2.GaussianBlur(green.astype(np.float32), (0, 0), 1.0)
     u8 = np.clip(g, 0, 255).astype(np.uint8)
     t, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    h, w = g.shape
     ys, xs = np.nonzero(u8[::8, ::8] > t)
     if len(xs) >= 20:
-        x = xs * 8.0 / w - 0.5
-        y = ys * 8.0 / h - 0.5
-        design = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
-        coef, *_ = np.linalg.lstsq(design, g[ys * 8, xs * 8], rcond=None)
-        gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
-        gx = gx / w - 0.5
-        gy = gy / h - 0.5
-        background = coef[0] + coef[1] * gx + coef[2] * gy + coef[3] * gx * gx + coef[4] * gx * gy + coef[5] * gy * gy
-        background = np.maximum(background, 1.0)
+        background = _fit_background(g, ys * 8, xs * 8)
     else:
         background = np.full_like(g, max(float(g.mean()), 1.0))
     ratio = g / background
@@ -105,14 +170,45 @@ def _flatten(green: np.ndarray) -> tuple[np.ndarray, float]:
 
 @dataclass(slots=True)
 class _Foreground:
-    ratio: np.ndarray  # flattened green, background ~1
+    ratio: np.ndarray  # flattened channel, background ~1
     mask: np.ndarray  # bool, cells (holes filled)
     radius: float  # typical cell radius in these pixels
-    contrast: float  # background minus cell level of the flattened green
+    contrast: float  # background minus cell level of the flattened channel
+    raw: np.ndarray | None = None  # bool, darker than the threshold (cells' pale centres open)
 
 
-def _foreground(rgb: np.ndarray) -> _Foreground:
-    ratio, t = _flatten(rgb[:, :, 1])
+def _green(rgb: np.ndarray) -> np.ndarray:
+    return rgb[:, :, 1]
+
+
+def _stain(rgb: np.ndarray, sign: float = 1.0) -> np.ndarray:
+    """The field as one channel along its main direction of colour change: optical density
+    projected on its first principal component (the stain that tells cells from background
+    whatever the background's tint), as an 8-bit picture with the background bright;
+    ``sign`` -1 for cells paler than their background."""
+    od = -np.log((rgb.astype(np.float32) + 1.0) / 256.0)
+    sample = od[::4, ::4].reshape(-1, 3)
+    _, vectors = np.linalg.eigh(np.cov(sample.T))
+    axis = vectors[:, -1] * (1.0 if vectors[:, -1].sum() >= 0 else -1.0)
+    projected = od @ axis.astype(np.float32)
+    projected -= float(np.median(projected))
+    return np.clip(200.0 * np.exp(-sign * projected), 0, 255).astype(np.uint8)
+
+
+def _pale_stain(rgb: np.ndarray) -> np.ndarray:
+    return _stain(rgb, -1.0)
+
+
+# The pictures cells are looked for in, in turn: the green channel (where Giemsa-stained cells
+# stand out most, and every field that worked before is found as before), then, only where it
+# refuses the field, the stain direction (a greenish or tinted background, low contrast), and
+# that direction reversed (pale cells over a background stained darker than they are).
+CHANNELS: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = (
+    ("green", _green), ("stain", _stain), ("pale stain", _pale_stain))
+
+
+def _foreground(rgb: np.ndarray, channel: Callable[[np.ndarray], np.ndarray] = _green) -> _Foreground:
+    ratio, t = _flatten(channel(rgb))
     mask = ratio < t
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
     filled = _fill_holes(mask)
@@ -133,7 +229,7 @@ def _foreground(rgb: np.ndarray) -> _Foreground:
     fg = ratio[closed]
     bg = ratio[~closed]
     contrast = float(np.median(bg) - np.median(fg)) if fg.size and bg.size else 0.0
-    return _Foreground(ratio, closed, _typical_radius(closed), contrast)
+    return _Foreground(ratio, closed, _typical_radius(closed), contrast, mask)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -198,14 +294,15 @@ def _per_label(values: np.ndarray, labels: np.ndarray, n: int, reduce, first: in
     return out
 
 
-def _split(mask: np.ndarray, radius: float) -> tuple[np.ndarray, int]:
+def _split(mask: np.ndarray, radius: float, fine: float = 1.1) -> tuple[np.ndarray, int]:
     """Label image of cells (background 1, cells from 2): one marker per distance-transform
     peak, and each pixel of a blob goes to the marker whose disc it lies deepest in
     (distance to the marker's centre minus the marker's radius: a power-diagram split,
-    which cuts touching and overlapping discs at their neck)."""
+    which cuts touching and overlapping discs at their neck). ``fine``: the least distance
+    between markers, in cell radii (smaller for the second look at a clump)."""
     dist = _distance(mask)
-    smooth = cv2.GaussianBlur(dist, (0, 0), max(1.0, radius * 0.15))
-    size = max(3, int(radius * 1.1) | 1)
+    smooth = cv2.GaussianBlur(dist, (0, 0), max(1.0, radius * 0.15 * fine / 1.1))
+    size = max(3, int(radius * fine) | 1)
     peaks = (smooth >= ndimage.maximum_filter(smooth, size=size)) & (dist > 0.4 * radius)
     # Neighbouring peak pixels of one plateau are one marker.
     peaks = cv2.dilate(peaks.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & mask
@@ -237,27 +334,58 @@ def _split(mask: np.ndarray, radius: float) -> tuple[np.ndarray, int]:
 
 
 def segment_field(rgb: np.ndarray) -> list[FoundCell]:
-    """The red cells of a field image (RGB ``uint8``), left to right by row of their boxes.
+    """The red cells of a field image (RGB ``uint8``), left to right by row of their boxes:
+    exactly the crops the classifier scores (white cells, clumps and the rest left out; see
+    :func:`find_objects`).
 
     Raises :class:`FieldError` when the image is not a smear field or holds no red cell.
+    """
+    return find_objects(rgb).cells
+
+
+def find_objects(rgb: np.ndarray) -> FieldObjects:
+    """Every object found in a field image (RGB ``uint8``): the red cells, and the white
+    cells, clumps and other objects that are not counted as red cells, each with its reason.
+
+    The cells are looked for in the green channel; only where that refuses the field (too
+    little contrast, dark objects over nearly all of it, too few cells) are the other
+    ``CHANNELS`` tried, and the first that finds a field's make-up is kept. Raises
+    :class:`FieldError` (the green channel's reason) when none does.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image, got {rgb.dtype} {rgb.shape}")
     height, width = rgb.shape[:2]
     if min(height, width) < MIN_FIELD_SIDE:
         raise FieldError(f"not a smear field: {width} x {height} pixels is a single cell's size, not a field's")
+    first: FieldError | None = None
+    for name, channel in CHANNELS:
+        try:
+            found = _find_in(rgb, channel)
+        except FieldError as exc:
+            first = first or exc
+            continue
+        found.channel = name
+        return found
+    assert first is not None
+    raise first
 
+
+def _find_in(rgb: np.ndarray, channel: Callable[[np.ndarray], np.ndarray]) -> FieldObjects:
+    """Find and classify the objects of a field in one channel, or raise FieldError."""
     # First look, coarse: how large are the cells? Then segment at a scale where a cell is
     # about WORK_RADIUS pixels across (never above the original resolution).
+    height, width = rgb.shape[:2]
     s0 = min(1.0, COARSE_SIDE / max(height, width))
     coarse = _resize(rgb, s0)
-    fg = _foreground(coarse)
+    fg = _foreground(coarse, channel)
     radius_px = fg.radius / s0
     if radius_px < MIN_RADIUS_PX:
         raise FieldError("not a smear field: no cell-sized objects found")
     scale = min(1.0, WORK_RADIUS / radius_px)
+    work = coarse
     if fg.radius < MIN_WORK_RADIUS and scale > s0:  # too few pixels per cell to split them well
-        fg = _foreground(_resize(rgb, scale))
+        work = _resize(rgb, scale)
+        fg = _foreground(work, channel)
         # Cells look the same size at any scale; the grains of noise or texture that the
         # coarse look averaged into blobs do not.
         if not 0.5 <= (fg.radius / scale) / radius_px <= 2.0:
@@ -267,12 +395,13 @@ def segment_field(rgb: np.ndarray) -> list[FoundCell]:
     _check_field(fg)
 
     labels, n = _split(fg.mask, fg.radius)
-    cells = _measure(labels, n, fg)
+    cells, others = _classify(labels, n, fg, work)
     if len(cells) < MIN_CELLS:
         if not cells:
             raise FieldError("no red cells found (not a smear field, or a single cell on its own)")
         raise FieldError(f"not a smear field: only {len(cells)} red cell(s) found (a field holds many)")
-    return [_cut(rgb, labels, c, scale) for c in cells]
+    found = [_cut(rgb, labels, c, scale) for c in cells]
+    return FieldObjects(found, [o.in_original(scale, width, height) for o in others])
 
 
 def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
@@ -298,15 +427,56 @@ class _Region:
     box: tuple[slice, slice]
 
 
-def _measure(labels: np.ndarray, n: int, fg: _Foreground) -> list[_Region]:
-    """Keep the regions that look like whole red cells of this field."""
+@dataclass(slots=True)
+class _Other:
+    """A left-out object at the working scale: its kind, box (y0, x0, y1, x1) and reason."""
+
+    kind: str
+    box: tuple[int, int, int, int]
+    reason: str
+
+    def in_original(self, scale: float, width: int, height: int) -> FieldObject:
+        y0, x0, y1, x1 = self.box
+        ox0, oy0 = int(math.floor(x0 / scale)), int(math.floor(y0 / scale))
+        ox1, oy1 = min(width, int(math.ceil(x1 / scale))), min(height, int(math.ceil(y1 / scale)))
+        return FieldObject(self.kind, ox0, oy0, ox1 - ox0, oy1 - oy0, self.reason)
+
+
+def _box(b: tuple[slice, slice]) -> tuple[int, int, int, int]:
+    return (b[0].start, b[1].start, b[0].stop, b[1].stop)
+
+
+def _colour_od(rgb: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Optical density of each channel against a smooth fit of its own background (H, W, 3):
+    the colour an object absorbs, whatever the lamp's tint and the vignetting."""
+    ys, xs = np.nonzero(background[::8, ::8])
+    out = np.empty(rgb.shape, np.float32)
+    for c in range(3):
+        values = rgb[:, :, c].astype(np.float32)
+        level = _fit_background(values, ys * 8, xs * 8) if len(xs) >= 20 else np.full_like(values, max(float(values.mean()), 1.0))
+        out[:, :, c] = np.log(level / np.maximum(values, 1.0))
+    return out
+
+
+def _classify(labels: np.ndarray, n: int, fg: _Foreground, rgb: np.ndarray) -> tuple[list[_Region], list[_Other]]:
+    """Sort the regions into red cells (returned, in reading order) and the rest.
+
+    ``labels`` gains new labels where a clump is split into whole cells. A region is, in this
+    order: cut by the border, crossed by a fibre, part of a white cell (it holds a large solid
+    dark purple nucleus), a scale bar or text (not cell-coloured), a clump (much larger than
+    the field's median cell and not round; split when every piece is cell-sized), too small,
+    far too dark, or else a red cell.
+    """
     if n == 0:
-        return []
+        return [], []
     ids = np.arange(2, n + 2)
     areas = np.bincount(labels.ravel(), minlength=n + 2)[2:].astype(np.float64)
     od = -np.log(np.clip(fg.ratio, 1e-3, None))
-    flat = labels.ravel().clip(0)
+    flat = labels.ravel()
     darkness = (np.bincount(flat, weights=od.ravel(), minlength=n + 2)[2:] / np.maximum(areas, 1))
+    colour = _colour_od(rgb, ~fg.mask)
+    mean_od = np.stack([np.bincount(flat, weights=colour[:, :, c].ravel(), minlength=n + 2)[2:] / np.maximum(areas, 1)
+                        for c in range(3)], axis=1)
     boxes = ndimage.find_objects(labels, max_label=n + 1)[1:]
     h, w = labels.shape
     # Cells cut by the image border are left out: their crop is not a whole cell.
@@ -314,27 +484,187 @@ def _measure(labels: np.ndarray, n: int, fg: _Foreground) -> list[_Region]:
         [b is not None and b[0].start >= 1 and b[1].start >= 1 and b[0].stop < h and b[1].stop < w for b in boxes]
     )
     # So are cells a fibre crosses: their crop is not a clean cell either.
-    present = (areas > 0) & ~_crossed(labels, boxes, _fibres(fg), fg.radius)
-    candidate = inside & present & (areas >= 0.25 * math.pi * fg.radius ** 2)
+    present = areas > 0
+    crossed = _crossed(labels, boxes, _fibres(fg), fg.radius) & present
+    candidate = inside & present & ~crossed & (areas >= 0.25 * math.pi * fg.radius ** 2)
+    kind = np.full(n, "", object)
+    reason = np.full(n, "", object)
+
+    def leave(which: np.ndarray, what: str, why: str) -> None:
+        which = which & (kind == "")
+        kind[which] = what
+        reason[which] = why
+
+    leave(present & ~inside, OTHER, BORDER)
+    leave(crossed, OTHER, FIBRE)
+    leave(present & ~candidate, OTHER, SMALL)
     if not candidate.any():
-        return []
+        return [], _others(kind, reason, boxes, [])
     typical_area = float(np.median(areas[candidate]))
     typical_dark = float(np.median(darkness[candidate]))
+    green_od = float(np.median(mean_od[candidate, 1]))
+    others: list[_Other] = []
+
+    white, parts = _white_cells(labels, n, colour, green_od, typical_area, fg.radius)
+    for box in white:
+        y0, x0, y1, x1 = box
+        cut = y0 < 1 or x0 < 1 or y1 >= h or x1 >= w
+        others.append(_Other(OTHER if cut else WHITE_CELL, box, BORDER if cut else NUCLEUS))
+    kind[parts & (kind == "")] = "part"  # a white cell's pieces: reported once, as the white cell
+
+    # Burnt-in scale bars, text and marks: black, grey, white, green or blue, where a red cell
+    # in Giemsa absorbs green far more than red (and more so than the field's own cells do).
+    # Only where the cells absorb green: pale cells over a darker background do not.
+    if green_od > 0.05:
+        red_share = mean_od[:, 0] / np.maximum(mean_od[:, 1], 1e-3)
+        typical_share = float(np.median(red_share[candidate]))
+        overlay = candidate & ((mean_od[:, 1] <= 0.02) | (red_share >= max(NEUTRAL, typical_share + 0.3)))
+        leave(overlay, OTHER, OVERLAY)
+
+    # Touching cells the first split left as one region: much larger than the median cell
+    # and not round (elongated or with a neck), or larger still. Split again, finer; kept
+    # only when every piece is a whole cell's size.
+    big = candidate & (kind == "") & (areas > CLUMP_AREA * typical_area)
+    next_label = n + 2
+    extra: list[_Region] = []
+    for i in np.flatnonzero(big):
+        inside_i = labels[boxes[i]] == ids[i]
+        if areas[i] <= CLUMP_ROUND_AREA * typical_area and _round(inside_i):
+            continue  # one large round cell (P. vivax enlarges the cells it infects)
+        raw = fg.raw[boxes[i]] if fg.raw is not None else inside_i
+        pieces = _split_finer(inside_i, raw & inside_i, fg.radius, typical_area)
+        if pieces is None:
+            if areas[i] <= CLUMP_KEEP_AREA * typical_area and _solidity(inside_i) >= CLUMP_KEEP_SOLIDITY:
+                continue  # convex: one elongated or large cell as likely as two overlapping ones
+            leave(np.arange(n) == i, CLUMP, UNSPLIT)
+            continue
+        kind[i] = "split"
+        for piece in pieces:
+            labels[boxes[i]][piece] = next_label
+            ys, xs = np.nonzero(piece)
+            y0, x0 = boxes[i][0].start, boxes[i][1].start
+            extra.append(_Region(next_label, (slice(y0 + ys.min(), y0 + ys.max() + 1), slice(x0 + xs.min(), x0 + xs.max() + 1))))
+            next_label += 1
+
     # A speck of dust or a platelet, closed into a small blob, reads as a dark dot in a
     # cell: on Chula's uninfected fields regions under half the median cell were 2.8% of
     # those found but 14% of those called Parasitized. Real red cells that small (schistocytes)
     # are rare and barely change a parasitemia.
-    keep = candidate & (areas >= MIN_CELL_AREA * typical_area) & (areas <= 4.0 * typical_area)
-    # Far darker than the field's median cell: white-cell nuclei, platelet clumps, stain
-    # debris, burnt-in text. Ring-stage dots barely change a cell's mean darkness, and even a
-    # cell filled half-way by a schizont stays well under these bounds.
-    keep &= darkness <= max(2.5 * typical_dark, typical_dark + 0.5)
-    regions = [_Region(int(ids[i]), boxes[i]) for i in np.nonzero(keep)[0]]
+    leave(candidate & (areas < MIN_CELL_AREA * typical_area), OTHER, SMALL)
+    # Far darker than the field's median cell: platelet clumps, stain debris. Ring-stage dots
+    # barely change a cell's mean darkness, and even a cell filled half-way by a schizont
+    # stays well under these bounds.
+    leave(candidate & (darkness > max(2.5 * typical_dark, typical_dark + 0.5)), OTHER, DARK)
+    leave(candidate & (areas > 4.0 * typical_area), CLUMP, UNSPLIT)
+    keep = candidate & (kind == "")
+    regions = [_Region(int(ids[i]), boxes[i]) for i in np.nonzero(keep)[0]] + extra
     # Red cells are compact; the blobs of noise, texture or a photo are ragged.
     if regions and np.median([_solidity(labels[r.box] == r.label) for r in regions]) < 0.7:
         raise FieldError("not a smear field: the objects found are not round like cells")
     regions.sort(key=lambda r: (round(r.box[0].start / max(fg.radius, 1.0)), r.box[1].start))
-    return regions
+    return regions, _others(kind, reason, boxes, others)
+
+
+def _others(kind: np.ndarray, reason: np.ndarray, boxes: list, others: list[_Other]) -> list[_Other]:
+    for i in np.flatnonzero(np.isin(kind, (WHITE_CELL, CLUMP, OTHER))):
+        others.append(_Other(kind[i], _box(boxes[i]), reason[i]))
+    others.sort(key=lambda o: (o.box[0], o.box[1]))
+    return others
+
+
+def _white_cells(labels: np.ndarray, n: int, colour: np.ndarray, green_od: float, typical_area: float,
+                 radius: float) -> tuple[list[tuple[int, int, int, int]], np.ndarray]:
+    """The white cells' boxes, and per region whether it is part of one.
+
+    A white cell's nucleus (neutrophil lobes, a lymphocyte's round nucleus) is dark purple
+    (absorbing green far more than a red cell, red less than green, blue least) and solid, and
+    covers a sizeable share of a red cell's area: NUCLEUS_AREA of it or more, once its lobes
+    are closed together. Ring stages are small dots; a schizont's merozoites, half filling an
+    enlarged cell, stay under that area.
+    """
+    parts = np.zeros(n, bool)
+    odr, odg, odb = colour[:, :, 0], colour[:, :, 1], colour[:, :, 2]
+    dark = (odg >= max(NUCLEUS_DARK * green_od, green_od + NUCLEUS_MARGIN)) & (odr < 0.8 * odg) & (odb < 0.75 * odg)
+    dark &= labels >= 2
+    if dark.sum() < NUCLEUS_AREA * typical_area:
+        return [], parts
+    k = max(3, int(round(radius * 0.5)) | 1)
+    closed = cv2.morphologyEx(dark.astype(np.uint8), cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    count, blobs, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    boxes = []
+    for b in range(1, count):
+        area = stats[b, cv2.CC_STAT_AREA]
+        if area < NUCLEUS_AREA * typical_area:
+            continue
+        x, y, bw, bh = stats[b, :4]
+        blob = blobs[y:y + bh, x:x + bw] == b
+        if dark[y:y + bh, x:x + bw][blob].sum() < NUCLEUS_FILL * area:
+            continue
+        # The regions it lies in: those it covers a fair share of (a red cell merely touching
+        # it keeps its own count).
+        owners = labels[y:y + bh, x:x + bw][blob]
+        hits = np.bincount(owners, minlength=n + 2)[2:]
+        sizes = np.bincount(labels.ravel(), minlength=n + 2)[2:]
+        mine = hits >= 0.15 * np.maximum(sizes, 1)
+        parts |= mine
+        y0, x0, y1, x1 = y, x, y + bh, x + bw
+        for i in np.flatnonzero(mine):
+            ys, xs = np.nonzero(labels == i + 2)
+            y0, x0, y1, x1 = min(y0, ys.min()), min(x0, xs.min()), max(y1, ys.max() + 1), max(x1, xs.max() + 1)
+        boxes.append((int(y0), int(x0), int(y1), int(x1)))
+    return boxes, parts
+
+
+def _round(mask: np.ndarray) -> bool:
+    """One round cell rather than touching ones: not elongated and without a neck."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) < 5:
+        return True
+    cov = np.cov(np.stack([xs, ys]).astype(np.float64))
+    low, high = np.linalg.eigvalsh(cov)
+    if math.sqrt(high / max(low, 1e-9)) > CLUMP_ELONGATION:
+        return False
+    return _solidity(mask) >= CLUMP_SOLIDITY
+
+
+def _split_finer(mask: np.ndarray, raw: np.ndarray, radius: float, typical_area: float) -> list[np.ndarray] | None:
+    """A clump cut into whole cells, or None when no cut gives pieces of one cell's size.
+
+    First a finer split of the same kind (markers closer together than the first split
+    allows); then one marker per pale centre (each red cell's central pallor, a hole in the
+    dark pixels ``raw``, at least a cell radius from the next), each pixel going to the nearest:
+    touching cells pressed flat against each other have no neck, but each keeps its pallor.
+    """
+    def sized(pieces: list[np.ndarray]) -> bool:
+        sizes = np.array([p.sum() for p in pieces])
+        return len(pieces) >= 2 and bool(((sizes >= PIECE_AREA[0] * typical_area) & (sizes <= PIECE_AREA[1] * typical_area)).all())
+
+    padded = np.pad(mask, 1)
+    for fine in (0.7, 0.5):
+        labels, count = _split(padded, radius, fine)
+        pieces = [labels[1:-1, 1:-1] == k for k in range(2, count + 2)]
+        if sized(pieces):
+            return pieces
+    holes = mask & ~raw
+    # A hole open to the outside is a gap between cells, not a pallor.
+    count, hole_labels, stats, centres = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+    if count < 3:
+        return None
+    outside = cv2.dilate((~mask).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) | ~np.pad(np.ones_like(mask[1:-1, 1:-1]), 1).astype(bool)
+    open_ids = np.unique(hole_labels[outside & holes])
+    keep = [k for k in range(1, count) if k not in open_ids and stats[k, cv2.CC_STAT_AREA] >= max(3.0, 0.02 * typical_area)]
+    # Two pale spots closer than a cell radius are one cell's pallor in pieces.
+    chosen: list[int] = []
+    for k in sorted(keep, key=lambda k: -stats[k, cv2.CC_STAT_AREA]):
+        if all(np.hypot(*(centres[k] - centres[j])) >= radius for j in chosen):
+            chosen.append(k)
+    if len(chosen) < 2:
+        return None
+    markers = np.isin(hole_labels, chosen)
+    _, (iy, ix) = ndimage.distance_transform_edt(~markers, return_indices=True)
+    nearest = hole_labels[iy, ix]
+    pieces = [mask & (nearest == k) for k in chosen]
+    return pieces if sized(pieces) else None
 
 
 def _fibres(fg: _Foreground) -> np.ndarray:
@@ -452,12 +782,18 @@ def _trim_protrusions(mask: np.ndarray) -> np.ndarray:
 
 def looks_like_field(rgb: np.ndarray) -> bool:
     """Cheap guess (a few ms) whether an image is a whole field rather than one cell: much
-    larger than a cell and holding many cell-sized blobs."""
+    larger than a cell and holding many cell-sized blobs (in the green channel, or where that
+    sees none, in the other ``CHANNELS`` as :func:`find_objects` does)."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < MIN_FIELD_SIDE:
         return False
-    scale = min(1.0, 384 / max(rgb.shape[:2]))
+    small = _resize(rgb, min(1.0, 384 / max(rgb.shape[:2])))
+    return any(_looks_like_field(small, rgb.shape, channel) for _, channel in CHANNELS)
+
+
+def _looks_like_field(small: np.ndarray, shape: tuple[int, ...], channel) -> bool:
+    scale = small.shape[0] / shape[0]
     try:
-        fg = _foreground(_resize(rgb, scale))
+        fg = _foreground(small, channel)
         _check_field(fg)
     except FieldError:
         return False
@@ -513,12 +849,17 @@ class CellScore:
 
 @dataclass(slots=True)
 class FieldResult:
-    """One field: its scored cells, or the reason it could not be counted."""
+    """One field: its scored red cells, or the reason it could not be counted; the white
+    cells seen, the objects left out of the count by kind (``CLUMP``, ``OTHER``) and, from
+    :func:`score_fields`, every such object (kind, box, reason) for drawing."""
 
     path: Path
     slide: str
     cells: list[CellScore] = field(default_factory=list)
     error: str | None = None
+    white_cells: int = 0
+    left_out: dict[str, int] = field(default_factory=dict)
+    objects: list[FieldObject] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -543,6 +884,8 @@ class SlideSummary:
     failed: int
     cells: int
     parasitized: int
+    white_cells: int = 0
+    left_out: dict[str, int] = field(default_factory=dict)
 
     def parasitemia(self) -> tuple[float, float, float] | None:
         return _percent(self.parasitized, self.cells) if self.cells else None
@@ -564,6 +907,9 @@ def slide_summaries(results: Iterable[FieldResult], threshold: float) -> list[Sl
             continue
         s.cells += len(r.cells)
         s.parasitized += r.parasitized(threshold)
+        s.white_cells += r.white_cells
+        for kind, count in r.left_out.items():
+            s.left_out[kind] = s.left_out.get(kind, 0) + count
     return list(slides.values())
 
 
@@ -577,11 +923,12 @@ ProgressCallback = Callable[[int, int | None], None]
 def _find(path: Path, size: int, keep_crops: bool, keep_contours: bool):
     """Decode, segment and prepare one field (runs on a worker thread); an error string on failure."""
     try:
-        cells = segment_field(decode(path))
+        found = find_objects(decode(path))
+        cells = found.cells
         batch = np.empty((len(cells), size, size, 3), np.uint8)
         for i, c in enumerate(cells):
             batch[i] = prepare(c.crop, size)
-        return cells, batch, [c.crop if keep_crops else None for c in cells], [
+        return found, batch, [c.crop if keep_crops else None for c in cells], [
             c.contour() if keep_contours else None for c in cells
         ]
     except ImageError as exc:
@@ -643,7 +990,11 @@ def score_fields(
             if isinstance(found, str):
                 result.error = found
             else:
-                cells, batch, crops, contours = found
+                objects, batch, crops, contours = found
+                cells = objects.cells
+                result.white_cells = objects.white_cells
+                result.left_out = objects.left_out()
+                result.objects = objects.others
                 probs = _predict(classifier, batch).tolist()
                 result.cells = [
                     CellScore(i + 1, c.x, c.y, c.width, c.height, p, crop, contour)
