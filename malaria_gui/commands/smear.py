@@ -33,9 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser, threshold_type, positive_int)
     parser.add_argument("--summary", type=Path, metavar="FIELDS.csv", help="write one row per field image")
     parser.add_argument("--crops", type=Path, metavar="DIR",
                         help="write each cell's crop to DIR/Parasitized|Uninfected/<image>_<cell>.png")
-    parser.add_argument("--threshold", type=threshold_type, metavar="T", help="P(Parasitized) cut-off (default: the model card's)")
+    parser.add_argument("--threshold", type=threshold_type, metavar="T",
+                        help="P(Parasitized) cut-off (default: the model card's field threshold, else its threshold)")
     parser.add_argument("--model", type=Path, metavar="FILE", help="a .keras model (default: the bundled one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--case", metavar="SLIDE_ID",
+                        help="record the run in the case store under this slide id (malaria-gui cases list)")
+    parser.add_argument("--reference", default="", metavar="TEXT", help="with --case: a patient or sample reference")
+    parser.add_argument("--append", action="store_true", help="with --case: add to a slide already in the store")
+    parser.add_argument("--cases-db", type=Path, metavar="FILE", help="the case store (default: the user's data folder)")
 
 
 def _fail(message: str) -> int:
@@ -77,11 +83,26 @@ def run(args: argparse.Namespace) -> int:
         classifier = load_classifier(args.model)
     except ModelError as exc:
         return _fail(str(exc))
-    threshold = classifier.threshold if args.threshold is None else args.threshold
-    return _count(paths, classifier, threshold, args)
+    threshold = classifier.field_threshold if args.threshold is None else args.threshold
+    store = slide = None
+    if args.case is not None:
+        from malaria_gui.engine.cases import CaseError, CaseStore
+
+        try:
+            store = CaseStore(args.cases_db)
+            slide = store.open_slide(args.case, args.reference, append=args.append)
+        except CaseError as exc:
+            if store is not None:
+                store.close()
+            return _fail(str(exc))
+    try:
+        return _count(paths, classifier, threshold, args, store, slide)
+    finally:
+        if store is not None:
+            store.close()
 
 
-def _count(paths: list[Path], classifier, threshold: float, args: argparse.Namespace) -> int:
+def _count(paths: list[Path], classifier, threshold: float, args: argparse.Namespace, store=None, slide=None) -> int:
     from tqdm import tqdm
 
     from malaria_gui.engine.export import _cell as safe  # the same formula-injection guard as classify
@@ -117,6 +138,10 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
                                  *((field.white_cells, field.left_out.get(CLUMP, 0), field.left_out.get(OTHER, 0))
                                    if field.ok else ("", "", "")),
                                  safe(field.error or "")])
+            if store is not None:  # each field its own transaction: a killed run keeps the fields before it
+                from malaria_gui.engine.cases import record_field
+
+                record_field(store, slide, field, model_label(classifier.name, classifier.version), threshold)
             summaries_in.append(field)
             bar.update(1)
     except KeyboardInterrupt:
@@ -129,7 +154,11 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
         return _fail(f"cannot write crops under {args.crops}: {exc.strerror or exc}")
     bar.close()
 
-    print(report_text(summaries_in, threshold, classifier.name))
+    from malaria_gui.engine.parasitemia import field_accuracy
+
+    print(report_text(summaries_in, threshold, classifier.name, accuracy=field_accuracy(classifier.card)))
+    if store is not None:
+        print(f"recorded as slide {args.case} in {store.path}")
     from malaria_gui.engine.export import atomic_write
 
     for path, text, what in ((args.csv, cells_out, "cell"), (args.summary, fields_out, "field")):
@@ -189,9 +218,17 @@ def _left_out_text(summary) -> str:
     return "".join(", " + p for p in parts)
 
 
-def report_text(fields, threshold: float, model_name: str, max_errors: int = 20) -> str:
-    """Per-slide parasitemia with its interval, and the fields that could not be counted."""
+def report_text(fields, threshold: float, model_name: str, max_errors: int = 20, accuracy=None) -> str:
+    """Per-slide parasitemia with its interval, and the fields that could not be counted.
+
+    With ``accuracy`` (the card's field-cell sensitivity and specificity, measured at this
+    threshold) each slide also gets the misclassification-corrected estimate, named as such.
+    """
     from malaria_gui.engine.fields import slide_summaries
+    from malaria_gui.engine.parasitemia import corrected_parasitemia
+
+    if accuracy is not None and accuracy.threshold is not None and abs(accuracy.threshold - threshold) > 5e-4:
+        accuracy = None  # Se and Sp were measured at another cut-off: they say nothing of this one
 
     failed = [f for f in fields if not f.ok]
     lines = [f"{len(fields)} fields, {len(fields) - len(failed)} counted, {len(failed)} refused "
@@ -203,6 +240,12 @@ def report_text(fields, threshold: float, model_name: str, max_errors: int = 20)
         counted = s.fields - s.failed
         lines.append(f"  {s.slide}: {counted} field{'' if counted == 1 else 's'}, {s.cells} cells, "
                      f"{s.parasitized} parasitized, {figure}{_left_out_text(s)}")
+        corrected = corrected_parasitemia(s.parasitized, s.cells, accuracy) if accuracy is not None else None
+        if corrected is not None:
+            lines.append(f"    corrected for the model's errors (Rogan-Gladen, field-cell sensitivity "
+                         f"{100 * accuracy.sensitivity:.0f}% / specificity {100 * accuracy.specificity:.1f}% from "
+                         f"{accuracy.positives} + {accuracy.negatives} labelled cells): {100 * corrected.estimate:.2f}% "
+                         f"(95% CI {100 * corrected.low:.2f}-{100 * corrected.high:.2f}%)")
     if failed:
         lines.append("could not be counted:")
         lines += [f"  {f.path}: {f.error}" for f in failed[:max_errors]]
