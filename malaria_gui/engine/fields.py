@@ -515,10 +515,15 @@ def _classify(labels: np.ndarray, n: int, fg: _Foreground, rgb: np.ndarray) -> t
     # Burnt-in scale bars, text and marks: black, grey, white, green or blue, where a red cell
     # in Giemsa absorbs green far more than red (and more so than the field's own cells do).
     # Only where the cells absorb green: pale cells over a darker background do not.
+    # A parasite's blue cytoplasm absorbs red too, but hardly blue: a mark (black, grey, green)
+    # absorbs blue at least as much as a cell does green, so both shares must be high.
     if green_od > 0.05:
         red_share = mean_od[:, 0] / np.maximum(mean_od[:, 1], 1e-3)
+        blue_share = mean_od[:, 2] / np.maximum(mean_od[:, 1], 1e-3)
         typical_share = float(np.median(red_share[candidate]))
-        overlay = candidate & ((mean_od[:, 1] <= 0.02) | (red_share >= max(NEUTRAL, typical_share + 0.3)))
+        typical_blue = float(np.median(blue_share[candidate]))
+        overlay = candidate & ((mean_od[:, 1] <= 0.02) | ((red_share >= max(NEUTRAL, typical_share + 0.3))
+                                                          & (blue_share >= max(NEUTRAL, typical_blue + 0.15))))
         leave(overlay, OTHER, OVERLAY)
 
     # Touching cells the first split left as one region: much larger than the median cell
