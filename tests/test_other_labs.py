@@ -51,3 +51,14 @@ def test_figures_count_cells_at_the_threshold():
     assert figures["cross_lab_roc_auc"] == pytest.approx((5 + 4 + 4 + 2.5) / 20, abs=1e-4)
     text = format_other_labs(figures)
     assert "50.0%" in text and "(2 of 4)" in text and "20.00%" in text
+
+
+def test_the_field_threshold_is_the_middle_of_the_range_where_both_lab_targets_hold():
+    from tools.field_threshold import choose
+
+    # Uninfected: 1.1% above 0.605, 0.5% above 0.755, so <= 1% called from 0.61 up.
+    uninfected = np.r_[np.full(9_890, 0.1), np.full(60, 0.605), np.full(50, 0.755)]
+    # Infected: 70% at 0.815, so >= 70% caught up to 0.81.
+    infected = np.r_[np.full(700, 0.815), np.full(300, 0.3)]
+    assert choose(uninfected, infected) == (0.71, 0.61, 0.81)
+    assert choose(uninfected, np.full(10, 0.2)) is None  # no threshold catches 70%: nothing is chosen

@@ -42,7 +42,7 @@ def test_chula_fields_cells_found_once_and_rarely_called_parasitized():
     classifier = load_classifier(BUNDLED_MODEL)
     paths = sorted((CHULA / "images").glob("*.jpg"), key=lambda p: int(p.stem))[::5]  # 39 of 193
     assert len(paths) >= 30
-    marked = found = cells_cut = called = 0
+    marked = found = cells_cut = called = called_field = 0
     for path in paths:
         rgb = decode(path)
         cells = segment_field(rgb)
@@ -50,12 +50,18 @@ def test_chula_fields_cells_found_once_and_rarely_called_parasitized():
         n, k = _inner_found(cells, points, rgb.shape)
         marked, found = marked + n, found + k
         batch = np.stack([prepare(c.crop, classifier.input_size) for c in cells])
-        called += int((classifier.predict(batch) >= classifier.threshold).sum())
+        p = classifier.predict(batch)
+        called += int((p >= classifier.threshold).sum())
+        called_field += int((p >= classifier.field_threshold).sum())
         cells_cut += len(cells)
-    # All fields, bundled model: 90.5% found, 1.58% called Parasitized (none is infected);
-    # these 39 fields: 89.9% (2,340 of 2,602) and 1.72% (54 of 3,140 cells).
+    # All fields, bundled model: 90.1% found, 1.39% called Parasitized at its threshold 0.56
+    # (none is infected); these 39 fields: 90.4% (2,358 of 2,608) and 1.65% (52 of 3,143 cells).
     assert found >= 0.85 * marked, (found, marked)
     assert called <= 0.025 * cells_cut, (called, cells_cut)
+    # Fields are counted at the card's field threshold (0.65; tools/field_threshold.py): all fields
+    # 0.78%, these 39 1.02% (32 of 3,143). The issue's target for other labs' fields is <= 1.0%.
+    assert classifier.field_threshold > classifier.threshold
+    assert called_field <= 0.012 * cells_cut, (called_field, cells_cut)
 
 
 @pytest.mark.skipif(not MPIDB.is_dir(), reason=f"MP-IDB crops not found at {MPIDB}")
@@ -70,3 +76,5 @@ def test_mpidb_infected_cells_are_mostly_caught():
     assert len(scored) >= 1000
     # All 1,016, bundled model at its threshold: 81.8% caught.
     assert np.mean(np.array(scored) >= classifier.threshold) >= 0.75
+    # At the field threshold 0.65: 72.9% (the field threshold keeps at least 70% by its rule).
+    assert np.mean(np.array(scored) >= classifier.field_threshold) >= 0.68
