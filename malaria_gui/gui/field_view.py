@@ -5,7 +5,8 @@ Clicking a cell emits ``cell_clicked`` with its row of ``session.results`` (the 
 selects that row); :meth:`FieldView.show_row` shows a row's field with its cell highlighted.
 With the review actions installed (:meth:`FieldView.set_review`), P/U/N/0 and the context
 menu (right-click a cell) mark the cell clicked; a cell marked "not a red cell" is drawn
-dashed in grey and left out of the field's count, a reviewed one dotted.
+dashed in grey and left out of the field's count, a reviewed one dotted in the colour of the
+reviewer's label.
 The picture is the display copy the scoring process sent (``Session.field_images``, a JPEG
 of at most 1600 px, decoded here once per field shown); only when it is missing is the one
 field the user opened read with ``QImageReader``. Outlines and boxes are in the original
@@ -199,12 +200,14 @@ class FieldView(QGraphicsView):
             chosen = cell == self.highlighted
             row = rows.get(cell)
             truth = results.truths()[row] if row is not None else None
-            colour = NOT_A_CELL_COLOUR if truth == NOT_A_CELL else class_colour(results.prediction(row) if row is not None
-                                                                                else None)
+            reviewed = row is not None and results.is_corrected(row) and truth is not None
+            # A reviewed cell in the colour of the reviewer's label (dotted), else of the call.
+            colour = (NOT_A_CELL_COLOUR if truth == NOT_A_CELL else class_colour(truth) if reviewed
+                      else class_colour(results.prediction(row) if row is not None else None))
             pen = QPen(HIGHLIGHT if chosen else colour, 4 if chosen else 2)
             if truth == NOT_A_CELL:
                 pen.setStyle(Qt.PenStyle.DashLine)
-            elif row is not None and results.is_corrected(row):
+            elif reviewed:
                 pen.setStyle(Qt.PenStyle.DotLine)
             pen.setCosmetic(True)  # as thick at any zoom
             item.setPen(pen)

@@ -33,7 +33,8 @@ def reviewed_text(calls: dict[str, dict[str, int]]) -> str:
         other = UNINFECTED if called == PARASITIZED else PARASITIZED
         bits = [f"{got.get(called, 0)} confirmed"]
         if got.get(other):
-            bits.append(f"{got[other]} rejected ({other})" if called == PARASITIZED else f"{got[other]} {other}")
+            bits.append(f"{got[other]} rejected ({other})" if called == PARASITIZED
+                        else f"{got[other]} rejected (in fact {other})")
         if got.get(NOT_A_CELL):
             bits.append(f"{got[NOT_A_CELL]} not a red cell")
         parts.append(f"{', '.join(bits)} of {calls['_called'][called]} called {called}")

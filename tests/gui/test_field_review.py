@@ -233,6 +233,7 @@ def test_field_view_clicks_keys_and_context_menu_mark_the_cell(qtbot, window, fi
     with qtbot.waitSignal(session.corrections_changed):
         qtbot.keyClick(view, Qt.Key.Key_P)
     assert session.corrections == {f"{path_key(str(field_path))}#3": P}
+    assert view.outlines[3].pen().style() == Qt.PenStyle.DotLine  # reviewed: dotted
     with qtbot.waitSignal(session.corrections_changed):
         qtbot.keyClick(view, Qt.Key.Key_N)
     assert "1 marked not a red cell, not counted" in window.field_panel.title.text()
