@@ -305,6 +305,8 @@ class ResultsModel(QAbstractTableModel):
         """Cells (of one field, or of all) a reviewer marked "not a red cell"."""
         if not self._field_rows:
             return 0
+        if path is None:
+            return self._truth.count(NOT_A_CELL)
         return sum(1 for p, t in zip(self._paths, self._truth) if t == NOT_A_CELL and (path is None or p == path))
 
     def in_matrix(self, row: int) -> bool:
@@ -324,6 +326,9 @@ class ResultsModel(QAbstractTableModel):
         (how many rows of that kind were called each class in all)."""
         out: dict[str, dict[str, int]] = {c: {} for c in CLASS_NAMES}
         called = {c: 0 for c in CLASS_NAMES}
+        out["_called"] = called
+        if not self.corrections or (fields and not self._field_rows):
+            return out  # the common case, asked on every count update: no loop over the rows
         for row, key in enumerate(self._pkeys):
             if (self._cells[row] is not None) != fields or (fields and not self._cells[row]):
                 continue
@@ -333,7 +338,6 @@ class ResultsModel(QAbstractTableModel):
             called[prediction] += 1
             if key in self.corrections and self._truth[row] is not None and not self.in_matrix(row):
                 out[prediction][self._truth[row]] = out[prediction].get(self._truth[row], 0) + 1
-        out["_called"] = called
         return out
 
     def field_cell_labels(self) -> list[FieldCellLabel]:
