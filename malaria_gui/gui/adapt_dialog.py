@@ -1,5 +1,6 @@
 """Model > Adapt model to these labels...: fine-tune the model in use on the rows with a true
-label (folder names or the reviewer's corrections), in the scoring process, with a progress
+label (folder names or the reviewer's corrections, cells of whole fields included: those go
+as field-cell labels, cut by the field pipeline), in the scoring process, with a progress
 dialog and Cancel; then the before/after table, and the lab model saved in the models folder
 (it then shows in the Model menu). A refusal (too few cells, one class) is the engine's
 message in a message box, never a traceback.
@@ -76,13 +77,17 @@ class AdaptFlow(QObject):
             return
         session = self._session
         counts = Counter(t for _p, t in session.labelled_items())
-        if not counts:
+        field_counts = Counter(lab.truth for lab in session.field_labels())
+        if not counts and not field_counts:
             QMessageBox.information(self._parent, "Adapt model", "No cell has a true label yet: open folders named "
-                                    "Parasitized and Uninfected, or mark cells with P and U.")
+                                    "Parasitized and Uninfected, or mark cells with P and U (N: not a red cell).")
             return
         info = session.model_info
         base = info.name if info is not None else "model"
         cells = ", ".join(f"{n} {label}" for label, n in sorted(counts.items()))
+        if field_counts:
+            reviewed = ", ".join(f"{n} {label}" for label, n in sorted(field_counts.items()))
+            cells = f"{cells} files and {reviewed} field" if cells else f"{reviewed} field"
         name, ok = QInputDialog.getText(
             self._parent, "Adapt model to these labels",
             f"Fine-tune {base} on {cells} cells ({self.folds}-fold cross-validation first).\nName of the lab model:",

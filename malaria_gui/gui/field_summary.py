@@ -3,6 +3,8 @@ pooled) and per field, each with its 95% Wilson interval, at the current thresho
 
 Computed from the session's rows (``results.field_results()`` and the engine's
 ``slide_summaries``), so it follows the threshold, and hidden while no field was scored.
+Cells a reviewer marked "not a red cell" are left out of every count, and said so; the cells
+a reviewer checked are listed as reviewed calls (not a random sample: no accuracy from them).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from PySide6.QtWidgets import QLabel
 from malaria_gui.engine.fields import slide_summaries
 from malaria_gui.engine.labels import CLASS_COLOURS, PARASITIZED
 from malaria_gui.gui.session import Session
+from malaria_gui.gui.summary import reviewed_text
 
 MAX_FIELD_LINES = 12  # the report lists every field
 
@@ -35,6 +38,7 @@ class FieldSummary(QLabel):
         self.hide()
         session.counts_changed.connect(self.refresh)  # rows added, threshold moved (coalesced)
         session.cleared.connect(self.refresh)
+        session.corrections_changed.connect(self.refresh)
 
     def refresh(self, *_ignored) -> None:
         session = self._session
@@ -61,5 +65,12 @@ class FieldSummary(QLabel):
                              f"not counted: {e(f.error or '')}</span>")
         if len(fields) > MAX_FIELD_LINES:
             lines.append(f"&nbsp;&nbsp;and {len(fields) - MAX_FIELD_LINES} more fields (all in the report)")
+        results = session.results
+        left_out = results.not_a_cell_count()
+        if left_out:
+            lines.append(f"{left_out} cell{'s' if left_out != 1 else ''} marked not a red cell: not counted")
+        reviewed = reviewed_text(results.reviewed_calls(fields=True))
+        if reviewed:
+            lines.append("<b>Reviewed field cells</b> (calls you checked, not a random sample): " + e(reviewed))
         self.setText("<br>".join(lines))
         self.show()

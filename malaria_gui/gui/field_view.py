@@ -3,6 +3,10 @@ colour at the current threshold; zoom (wheel, +/-), pan (drag), fit (0 or the Fi
 
 Clicking a cell emits ``cell_clicked`` with its row of ``session.results`` (the window
 selects that row); :meth:`FieldView.show_row` shows a row's field with its cell highlighted.
+With the review actions installed (:meth:`FieldView.set_review`), P/U/N/0 and the context
+menu (right-click a cell) mark the cell clicked; a cell marked "not a red cell" is drawn
+dashed in grey and left out of the field's count, a reviewed one dotted in the colour of the
+reviewer's label.
 The picture is the display copy the scoring process sent (``Session.field_images``, a JPEG
 of at most 1600 px, decoded here once per field shown); only when it is missing is the one
 field the user opened read with ``QImageReader``. Outlines and boxes are in the original
@@ -15,18 +19,20 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QImageReader, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
+from PySide6.QtGui import QAction, QBrush, QColor, QImage, QImageReader, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import (
-    QGraphicsPixmapItem, QGraphicsPolygonItem, QGraphicsScene, QGraphicsView, QHBoxLayout, QLabel, QPushButton,
+    QGraphicsPixmapItem, QGraphicsPolygonItem, QGraphicsScene, QGraphicsView, QHBoxLayout, QLabel, QMenu, QPushButton,
     QVBoxLayout, QWidget,
 )
 
+from malaria_gui.engine.field_labels import NOT_A_CELL
 from malaria_gui.engine.fields import wilson_interval
 from malaria_gui.engine.labels import PARASITIZED
 from malaria_gui.gui.results_model import class_colour
 from malaria_gui.gui.session import Session
 
 HIGHLIGHT = QColor("#f1c40f")
+NOT_A_CELL_COLOUR = QColor("#95a5a6")  # grey: the reviewer said this is no red cell
 CELL_ROLE = 0  # QGraphicsItem data key: the cell number of an outline
 ZOOM_STEP = 1.25
 HINT = "Select a cell found in a field image to see its field here."
@@ -114,6 +120,14 @@ class FieldView(QGraphicsView):
         session.threshold_changed.connect(self.recolour)
         session.cleared.connect(self.clear)
         session.rows_added.connect(self._on_rows_added)
+        session.corrections_changed.connect(self.recolour)
+        self._review = None  # the window's ReviewActions, once set_review gave them
+
+    def set_review(self, review) -> None:
+        """Give the view the review actions (P/U/N/0 on the cell clicked, and its context menu)."""
+        self._review = review
+        review.install(self, context_menu=False)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
 
     # ---- what is shown -----------------------------------------------------------------
     def clear(self, hint: str = HINT, path: str = "") -> None:
@@ -160,7 +174,7 @@ class FieldView(QGraphicsView):
         for row in rows:
             outline = QGraphicsPolygonItem(_polygon(results.contour(row), results.box(row)))
             outline.setData(CELL_ROLE, results.cell(row))
-            outline.setToolTip(f"cell {results.cell(row)}: {results.caption(row)}")
+            outline.setToolTip(self._tooltip(row))
             self.scene().addItem(outline)
             self.outlines[results.cell(row)] = outline
         self.scene().setSceneRect(self.scene().itemsBoundingRect())
@@ -181,13 +195,36 @@ class FieldView(QGraphicsView):
         if not self.outlines:
             return
         results = self._session.results
-        predictions = {results.cell(r): results.prediction(r) for r in results.field_rows(self.path)}
+        rows = {results.cell(r): r for r in results.field_rows(self.path)}
         for cell, item in self.outlines.items():
             chosen = cell == self.highlighted
-            pen = QPen(HIGHLIGHT if chosen else class_colour(predictions.get(cell)), 4 if chosen else 2)
+            row = rows.get(cell)
+            truth = results.truths()[row] if row is not None else None
+            reviewed = row is not None and results.is_corrected(row) and truth is not None
+            # A reviewed cell in the colour of the reviewer's label (dotted), else of the call.
+            colour = (NOT_A_CELL_COLOUR if truth == NOT_A_CELL else class_colour(truth) if reviewed
+                      else class_colour(results.prediction(row) if row is not None else None))
+            pen = QPen(HIGHLIGHT if chosen else colour, 4 if chosen else 2)
+            if truth == NOT_A_CELL:
+                pen.setStyle(Qt.PenStyle.DashLine)
+            elif reviewed:
+                pen.setStyle(Qt.PenStyle.DotLine)
             pen.setCosmetic(True)  # as thick at any zoom
             item.setPen(pen)
             item.setZValue(1 if chosen else 0)
+            if row is not None:
+                item.setToolTip(self._tooltip(row))
+
+    def _tooltip(self, row: int) -> str:
+        results = self._session.results
+        text = f"cell {results.cell(row)}: {results.caption(row)}"
+        if results.is_corrected(row):
+            text += f"\nreviewed: {results.truths()[row] or 'no label'}"
+        return text
+
+    def highlighted_row(self) -> int | None:
+        """The row of the cell last clicked (or selected), for the review keys."""
+        return self.row_of_cell(self.highlighted) if self.highlighted is not None else None
 
     def outline_colour(self, cell: int) -> QColor:
         return self.outlines[cell].pen().color()
@@ -228,7 +265,7 @@ class FieldView(QGraphicsView):
             self.zoom(ZOOM_STEP)
         elif key == Qt.Key.Key_Minus:
             self.zoom(1 / ZOOM_STEP)
-        elif key in (Qt.Key.Key_0, Qt.Key.Key_F):
+        elif key in (Qt.Key.Key_0, Qt.Key.Key_F):  # in the window 0 clears a label: F fits
             self.fit()
         else:
             super().keyPressEvent(event)
@@ -264,11 +301,35 @@ class FieldView(QGraphicsView):
         pos = event.position().toPoint()
         if press is None or (pos - press).manhattanLength() > 4:  # a drag pans; only a click picks
             return
+        self._pick(pos)
+
+    def _pick(self, pos: QPoint) -> int | None:
         cell = self.cell_at(pos)
         row = self.row_of_cell(cell) if cell is not None else None
         if row is not None:
             self.highlight(cell)
             self.cell_clicked.emit(row)
+        return row
+
+    def context_menu(self, pos: QPoint) -> QMenu | None:
+        """The menu for a right-click at ``pos``: the cell there is picked, and the menu's
+        marks act on it (None without review actions)."""
+        if self._review is None:
+            return None
+        row = self._pick(pos)
+        menu = self._review.menu_for([] if row is None else [row], self)
+        if row is None:
+            hint = QAction("Right-click a cell to mark it", menu)
+            hint.setEnabled(False)
+            menu.insertAction(menu.actions()[0], hint)
+        return menu
+
+    def contextMenuEvent(self, event) -> None:
+        menu = self.context_menu(event.pos())
+        if menu is None:
+            return super().contextMenuEvent(event)
+        menu.aboutToHide.connect(menu.deleteLater)  # deferred: a chosen action runs first
+        menu.popup(event.globalPos())
 
 
 class FieldPanel(QWidget):
@@ -287,7 +348,7 @@ class FieldPanel(QWidget):
         self.view = FieldView(session)
         layout.addWidget(self.view, 1)
         buttons = QHBoxLayout()
-        for text, tip, slot in (("Fit", "Fit the field to the view (0)", self.view.fit),
+        for text, tip, slot in (("Fit", "Fit the field to the view (F)", self.view.fit),
                                 ("+", "Zoom in (+ or the wheel)", lambda: self.view.zoom(ZOOM_STEP)),
                                 ("\u2212", "Zoom out (- or the wheel)", lambda: self.view.zoom(1 / ZOOM_STEP))):
             button = QPushButton(text)
@@ -295,12 +356,13 @@ class FieldPanel(QWidget):
             button.clicked.connect(slot)
             buttons.addWidget(button)
         buttons.addStretch(1)
-        hint = QLabel("drag to pan; click a cell to select it")
+        hint = QLabel("drag to pan; click a cell, then P / U / N (not a red cell) / 0")
         hint.setStyleSheet("color: #777;")
         buttons.addWidget(hint)
         layout.addLayout(buttons)
         self.view.field_shown.connect(self._update_title)
         session.threshold_changed.connect(lambda _t: self._update_title(self.view.path or ""))
+        session.corrections_changed.connect(lambda: self._update_title(self.view.path or ""))
 
     def _update_title(self, path: str) -> None:
         if not path:
@@ -308,12 +370,15 @@ class FieldPanel(QWidget):
             return
         session = self._session
         results = session.results
-        rows = results.field_rows(path)
+        marked = results.field_rows(path)
+        rows = [r for r in marked if results.truths()[r] != NOT_A_CELL]  # counted: red cells only
+        left_out = len(marked) - len(rows)
         parasitized = sum(results.prediction(r) == PARASITIZED for r in rows)
         low, high = wilson_interval(parasitized, len(rows)) if rows else (0.0, 1.0)
         share = f"{100 * parasitized / len(rows):.2f}% (95% CI {100 * low:.2f}-{100 * high:.2f}%)" if rows else ""
-        if not rows:
+        if not marked:
             self.title.setText(f"<b>{html.escape(Path(path).name)}</b>: not counted")
             return
+        note = f"; {left_out} marked not a red cell, not counted" if left_out else ""
         self.title.setText(f"<b>{html.escape(Path(path).name)}</b>: {len(rows)} cells, "
-                           f"{parasitized} parasitized, {share}")
+                           f"{parasitized} parasitized, {share}{note}")

@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
         # Whole smear fields: the field with its cells outlined, shown once a field is scored.
         self.field_panel = FieldPanel(session)
         self.field_panel.hide()
-        self.field_panel.view.cell_clicked.connect(self.results_views.select_source_row)
+        self.field_panel.view.cell_clicked.connect(self._on_field_cell_clicked)
         self.results_views.current_row_changed.connect(self.field_panel.view.show_row)
         self.field_panel.view.field_shown.connect(lambda path: path and self.field_panel.show())
         session.cleared.connect(self.field_panel.hide)
@@ -156,9 +156,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.status = StatusBar(session)
         self.setStatusBar(self.status)
-        self.review = ReviewActions(session, self.results_views.selected_rows, self)
+        self.review = ReviewActions(session, self._review_rows, self)
         for widget in (self.results_views.table, self.results_views.gallery, self.preview):
             self.review.install(widget)
+        self.field_panel.view.set_review(self.review)  # P/U/N/0 and a context menu on the cell clicked
         self.preview.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # P/U/0 also act after clicking the preview
         self.resize(1200, 760)
 
@@ -179,7 +180,7 @@ class MainWindow(QMainWindow):
         self.save_corrections_action = self._action(file_menu, "Save co&rrections...", self.save_corrections_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "Load another &model...", self.open_model_dialog)
-        self.clear_action = self._action(file_menu, "&Clear session", self.session.clear,
+        self.clear_action = self._action(file_menu, "&Clear session", self.clear_session,
                                          QKeySequence("Ctrl+Shift+Del"))
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -383,19 +384,74 @@ class MainWindow(QMainWindow):
         self.status.showMessage(f"Wrote {path}", 6000)
 
     def save_corrections_dialog(self) -> bool:
-        """Ask where, then write the corrections CSV; False when nothing was written."""
-        if not self.session.corrections:
+        """Ask where, then write the corrections; False when nothing was written.
+
+        Files of their own are written as ``path,truth``; cells of whole fields as field-cell
+        labels (image, cell, box, truth), beside it as NAME-fields.csv when there are both
+        (Session.save_corrections); the status bar names every file written."""
+        session = self.session
+        if not session.corrections:
             return False
+        files, cells = session.file_corrections(), session.field_labels()
+        if not files and not cells:
+            QMessageBox.information(self, "Nothing to save", "No cell has a label of yours to save.")
+            return False
+        kind = ("path,truth and field cells' image,cell,box,truth (as NAME-fields.csv)" if files and cells
+                else "field cells: image,cell,x,y,width,height,truth" if cells else "path,truth")
         start = Path(self.settings.last_dir("export") or Path.home()) / "corrections.csv"
-        path, _ = QFileDialog.getSaveFileName(self, "Save corrections (path,truth)", str(start), "CSV files (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(self, f"Save corrections ({kind})", str(start), "CSV files (*.csv)")
         if not path:
             return False
         path = Path(path)
         if path.suffix.lower() != ".csv":
             path = path.with_name(path.name + ".csv")
         self.settings.set_last_dir("export", str(path.parent))
-        self._export(self.session.save_corrections, path)
-        return not self.session.has_unsaved_corrections()
+        try:
+            written = session.save_corrections(path)
+        except OSError as exc:
+            QMessageBox.warning(self, "Saving failed", f"Could not write {path}:\n{exc.strerror or exc}")
+            return False
+        if not written:
+            return False
+        self.status.showMessage("Wrote " + "; ".join(f"{n} {what} to {where}" for where, n, what in written), 15000)
+        return not session.has_unsaved_corrections()
+
+    def _review_rows(self) -> list[int]:
+        """What P/U/N/0 act on: the cell clicked in the field view while it has the focus,
+        else the rows selected in the table or the gallery (the field view's context menu
+        marks the cell right-clicked: ReviewActions.menu_for)."""
+        view = self.field_panel.view
+        if view.hasFocus():
+            row = view.highlighted_row()
+            if row is None:
+                self.status.showMessage("Click a cell in the field first.", 4000)
+            return [] if row is None else [row]
+        return self.results_views.selected_rows()
+
+    def _on_field_cell_clicked(self, row: int) -> None:
+        """A cell clicked in the field view: its row becomes the table's current one. A cell
+        the table's Show filter hides stays hidden there (the filter is the user's): it is
+        shown in the preview, the field view keeps it for P/U/N/0, and the status bar says so."""
+        session = self.session
+        index = session.proxy.mapFromSource(session.results.index(row, 0))
+        if index.isValid():
+            self.results_views.select_source_row(row)
+            return
+        views = self.results_views
+        for view in (views.table, views.gallery):  # no other row stays current: marks go to this cell
+            view.selectionModel().clear()
+        self.preview.show_row(row)
+        results = session.results
+        self.status.showMessage(f"Cell {results.cell(row)} of {results.name(row)} is hidden by the Show filter: "
+                                "shown in the preview; P/U/N/0 mark it here (Show: All lists it).", 10000)
+
+    def clear_session(self) -> bool:
+        """File > Clear session: forget the rows, the corrections and their undo history,
+        after offering to save corrections not yet saved. False: the user kept the session."""
+        if self.session.has_unsaved_corrections() and not self._confirm_unsaved_corrections("clearing"):
+            return False
+        self.session.clear()
+        return True
 
     # ------------------------------------------------------------------ help
     def show_model_card(self) -> None:
@@ -422,12 +478,12 @@ class MainWindow(QMainWindow):
         self.shutdown()
         super().closeEvent(event)
 
-    def _confirm_unsaved_corrections(self) -> bool:
+    def _confirm_unsaved_corrections(self, doing: str = "closing") -> bool:
         """Offer to save the reviewer's corrections; False: the user wants to stay."""
-        n = len(self.session.corrections)
+        what = self.session.corrections_text()
         answer = QMessageBox.question(
-            self, "Unsaved corrections", f"You corrected the true label of {n} cell{'s' if n != 1 else ''}. "
-            "Save the corrections (a path,truth CSV for adapting the model) before closing?",
+            self, "Unsaved corrections", f"You set the true label of {what}. Save the corrections "
+            f"(CSV files that Model > Adapt and malaria-gui adapt read) before {doing}?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Save)
         if answer == QMessageBox.StandardButton.Save:

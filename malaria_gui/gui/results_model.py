@@ -17,7 +17,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QBrush, QColor, QPixmap
 
 from malaria_gui.engine import labels
-from malaria_gui.engine.labels import DEFAULT_THRESHOLD, PARASITIZED, UNINFECTED, path_key
+from malaria_gui.engine.field_labels import NOT_A_CELL, FieldCellLabel
+from malaria_gui.engine.labels import CLASS_NAMES, DEFAULT_THRESHOLD, PARASITIZED, UNINFECTED, path_key
 from malaria_gui.engine.metrics import ClassCounts, count_classes
 from malaria_gui.engine.scorer import Result
 from malaria_gui.engine.export import NOT_SCORED
@@ -92,6 +93,9 @@ class ResultsModel(QAbstractTableModel):
         self._contours: list[np.ndarray | None] = []
         self._field_rows = 0  # how many rows came from whole fields (most sessions: none)
         self._by_key: dict[str, int] = {}  # path key -> arrival number: one row per file
+        # Correction key -> (field path, cell, box) of each cell found in a field: a correction
+        # outlives its row while the fields are scored again (rescore), and is saved with its box.
+        self._places: dict[str, tuple[str, int, tuple[int, int, int, int]]] = {}
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()  # keyed by arrival number
         self._threshold = DEFAULT_THRESHOLD
         self.revision = 0  # bumped whenever rows are added, removed or change their data
@@ -139,9 +143,14 @@ class ResultsModel(QAbstractTableModel):
             self._boxes.append(row.box)
             self._contours.append(row.contour)
             self._field_rows += row.cell is not None
+            self._remember_place(key, row)
         self._p = np.asarray(self._p_list, dtype=np.float64)
         self.revision += 1
         self.endInsertRows()
+
+    def _remember_place(self, key: str, row: Row) -> None:
+        if row.cell and row.box is not None:
+            self._places[key] = (row.path, int(row.cell), tuple(int(v) for v in row.box))
 
     def _replace(self, replacing: list[tuple[int, Row]]) -> None:
         where = {order: i for i, order in enumerate(self._order)}
@@ -157,6 +166,7 @@ class ResultsModel(QAbstractTableModel):
             self._errors[i], self._warnings[i], self._thumbs[i] = row.error, row.warning, row.thumb
             self._field_rows += (row.cell is not None) - (self._cells[i] is not None)
             self._cells[i], self._boxes[i], self._contours[i] = row.cell, row.box, row.contour
+            self._remember_place(self._pkeys[i], row)
             self._pixmaps.pop(order, None)
             self.dataChanged.emit(self.index(i, 0), self.index(i, len(HEADERS) - 1))
         self._p = np.asarray(self._p_list, dtype=np.float64)
@@ -171,6 +181,7 @@ class ResultsModel(QAbstractTableModel):
         self._field_rows = 0
         self._warnings, self._item_truth, self._truth_folders, self._pkeys = [], [], [], []
         self._by_key = {}
+        self._places = {k: v for k, v in self._places.items() if k in self.corrections}
         self._pixmaps.clear()
         self.revision += 1
         self.endResetModel()
@@ -284,7 +295,75 @@ class ResultsModel(QAbstractTableModel):
         return [self._pkeys[i] in self.corrections for i in rows]
 
     def counts(self) -> ClassCounts:
-        return count_classes(self._p, self._threshold)
+        """Per class at the threshold; what a reviewer marked "not a red cell" is not counted."""
+        if not self._field_rows or NOT_A_CELL not in self._truth:
+            return count_classes(self._p, self._threshold)
+        keep = np.asarray([t != NOT_A_CELL for t in self._truth], dtype=bool)
+        return count_classes(self._p[keep], self._threshold)
+
+    def not_a_cell_count(self, path: str | None = None) -> int:
+        """Cells (of one field, or of all) a reviewer marked "not a red cell"."""
+        if not self._field_rows:
+            return 0
+        if path is None:
+            return self._truth.count(NOT_A_CELL)
+        return sum(1 for p, t in zip(self._paths, self._truth) if t == NOT_A_CELL and (path is None or p == path))
+
+    def in_matrix(self, row: int) -> bool:
+        """Whether the row is part of a labelled set: a file with a folder's true label (the
+        reviewer's correction of it included). A reviewer's label on an unlabelled file or on
+        a cell of a whole field is a reviewed call, not a random sample: never in the matrix."""
+        return (self._cells[row] is None and self._use_truth and self._item_truth[row] is not None
+                and self._truth[row] in CLASS_NAMES)
+
+    def matrix_truths(self) -> list[str | None]:
+        """The true label of each row that enters the confusion matrix, else None."""
+        return [t if self.in_matrix(r) else None for r, t in enumerate(self._truth)]
+
+    def reviewed_calls(self, fields: bool) -> dict[str, dict[str, int]]:
+        """Rows a reviewer labelled outside the labelled set (field cells, or files), at the
+        threshold: ``{called class: {reviewer's label: count}}`` plus ``{"_called": {class: n}}``
+        (how many rows of that kind were called each class in all)."""
+        out: dict[str, dict[str, int]] = {c: {} for c in CLASS_NAMES}
+        called = {c: 0 for c in CLASS_NAMES}
+        out["_called"] = called
+        if not self.corrections or (fields and not self._field_rows):
+            return out  # the common case, asked on every count update: no loop over the rows
+        for row, key in enumerate(self._pkeys):
+            if (self._cells[row] is not None) != fields or (fields and not self._cells[row]):
+                continue
+            prediction = self.prediction(row)
+            if prediction is None:
+                continue
+            called[prediction] += 1
+            if key in self.corrections and self._truth[row] is not None and not self.in_matrix(row):
+                out[prediction][self._truth[row]] = out[prediction].get(self._truth[row], 0) + 1
+        return out
+
+    def field_cell_labels(self) -> list[FieldCellLabel]:
+        """The reviewer's labels on cells of whole fields, as field-label rows (image, box,
+        cell number, truth) that ``adapt`` and ``write_field_labels`` take; by field and cell."""
+        labels_out = []
+        for key, truth in self.corrections.items():
+            place = self._places.get(key)
+            if truth is None or place is None:
+                continue
+            path, cell, (x, y, w, h) = place
+            labels_out.append(FieldCellLabel(Path(path), x, y, truth, w, h, cell))
+        return sorted(labels_out, key=lambda lab: (str(lab.image), lab.cell or 0))
+
+    def is_field_key(self, key: str) -> bool:
+        return key in self._places
+
+    def forget_corrections(self) -> None:
+        """Drop every correction (Clear session): rows shown again come with their own labels."""
+        keys = set(self.corrections)
+        self.corrections.clear()
+        self._places = {k: v for k, v in self._places.items() if k in self._pkeys_set()}
+        self.apply_corrections(keys)
+
+    def _pkeys_set(self) -> set[str]:
+        return set(self._pkeys)
 
     def error(self, row: int) -> str | None:
         return self._errors[row]
@@ -328,6 +407,8 @@ class ResultsModel(QAbstractTableModel):
                 result = fields[self._paths[i]] = FieldResult(path, path.parent.name or str(path.parent))
             if cell == 0 or math.isnan(self._p_list[i]):
                 result.error = self._errors[i] or "not counted"
+                continue
+            if self._truth[i] == NOT_A_CELL:  # the reviewer said the segmentation cut no red cell here
                 continue
             x, y, w, h = self._boxes[i] or (0, 0, 0, 0)
             result.cells.append(CellScore(cell, x, y, w, h, self._p_list[i], contour=self._contours[i]))
@@ -407,14 +488,16 @@ class ResultsModel(QAbstractTableModel):
                 return QBrush(ERROR_COLOUR if col == COL_PREDICTION else PARASITIZED_COLOUR)
             if col == COL_PREDICTION:
                 return QBrush(PARASITIZED_COLOUR if prediction == PARASITIZED else UNINFECTED_COLOUR)
-            if self._truth[row] is not None and self._truth[row] != prediction:
+            if self._truth[row] in CLASS_NAMES and self._truth[row] != prediction:
                 return QBrush(PARASITIZED_COLOUR)
         return None
 
     def _note(self, row: int) -> str:
         truth = self._truth[row]
         notes = []
-        if truth is not None and truth != self.prediction(row):
+        if truth == NOT_A_CELL:
+            notes.append("not a red cell: not counted")
+        elif truth is not None and truth != self.prediction(row):
             notes.append("misclassified")
         if self._warnings[row]:
             notes.append("not a single cell?")
@@ -521,6 +604,10 @@ class ResultsFilter(QSortFilterProxyModel):
     def cell(self) -> tuple[str, str] | None:
         return self._cell
 
+    def filter_name(self) -> str:
+        """The filter in use (a FILTER_* name, or "cell" for a confusion-matrix cell)."""
+        return self._filter
+
     def set_filter(self, name: str) -> None:
         self.beginFilterChange()
         self._filter, self._cell = name, None
@@ -557,7 +644,7 @@ class ResultsFilter(QSortFilterProxyModel):
             return prediction == UNINFECTED
         truth = model.truths()[source_row]
         if f == FILTER_MISCLASSIFIED:
-            return prediction is not None and truth is not None and truth != prediction
+            return prediction is not None and truth in CLASS_NAMES and truth != prediction
         if f == "cell" and self._cell is not None:
             return prediction is not None and (truth, prediction) == self._cell
         return True

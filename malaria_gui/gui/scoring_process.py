@@ -118,6 +118,9 @@ class Adapt:
     folds: int = 5
     seed: int = 0
     epochs: int | None = None  # None: adapt's default
+    # The reviewer's labels on cells of whole fields (engine.field_labels.FieldCellLabel):
+    # adapt cuts their crops with the field pipeline. Only what a person labelled.
+    field_labels: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +288,8 @@ class Service:
 
         items = [ImageItem(Path(path), truth) for path, truth in job.items]
         kwargs = {} if job.epochs is None else {"epochs": job.epochs}
+        if job.field_labels:  # only then: a base adapt() without the keyword still adapts files
+            kwargs["field_labels"] = list(job.field_labels)
         try:
             result = adapt(items, job.base_path, folds=job.folds, seed=job.seed, progress=progress,
                            cancel=self.cancel, name=job.name, **kwargs)

@@ -29,7 +29,8 @@ from typing import Protocol
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
-from malaria_gui.engine.labels import DEFAULT_THRESHOLD
+from malaria_gui.engine.field_labels import NOT_A_CELL
+from malaria_gui.engine.labels import CLASS_NAMES, DEFAULT_THRESHOLD
 from malaria_gui.engine.metrics import ClassCounts, Metrics
 from malaria_gui.gui.results_model import SORT_INPUT, ResultsFilter, ResultsModel
 from malaria_gui.engine.export import NOT_SCORED
@@ -167,8 +168,11 @@ class Session(QObject):
             self.jobs.cancel()
         self.cancelling.emit()
 
-    def clear(self) -> None:
-        """Forget every row; a running batch is cancelled and its late chunks are ignored."""
+    def clear(self, keep_corrections: bool = False) -> None:
+        """Forget every row; a running batch is cancelled and its late chunks are ignored.
+
+        The reviewer's corrections and their undo history go with the rows (Clear session),
+        unless ``keep_corrections``: the same files are about to be scored again (rescore)."""
         self.generation += 1
         self.inputs = []
         if self.ood_warning:
@@ -176,12 +180,18 @@ class Session(QObject):
             self.ood_changed.emit("")
         if self.jobs is not None:
             self.jobs.reset(self.generation)
+        forget = not keep_corrections and bool(self.corrections or self.undo_stack.count())
+        if forget:
+            self.undo_stack.clear()
+            self.results.forget_corrections()
         self.results.clear()
         self.field_images.clear()
         self.metrics = None
         self.cleared.emit()
         self.metrics_changed.emit(None, False)
         self._emit_counts()
+        if forget:
+            self.corrections_changed.emit()
         if self.busy:
             self._finish_run(cancelled=True)
 
@@ -412,7 +422,9 @@ class Session(QObject):
         from malaria_gui.engine.metrics import compute_metrics
 
         p = self.results.probabilities()
-        pairs = [(t, float(x)) for t, x in zip(self.results.truths(), p.tolist()) if t is not None and x == x]
+        # Only a labelled set: reviewed field cells and reviewed unlabelled files are calls a
+        # person checked, not a random sample (see ResultsModel.in_matrix).
+        pairs = [(t, float(x)) for t, x in zip(self.results.matrix_truths(), p.tolist()) if t is not None and x == x]
         if not pairs:
             return None
         truth, probs = zip(*pairs)
@@ -433,17 +445,28 @@ class Session(QObject):
     # ---- the reviewer's corrections (see corrections.py) -------------------------------
     @property
     def corrections(self) -> dict[str, str | None]:
-        """Path key -> the reviewer's true label (None: cleared); kept across clear and rescore."""
+        """Path key (+ "#cell" in a field) -> the reviewer's true label (None: cleared); kept
+        across rescore, forgotten by Clear session."""
         return self.results.corrections
 
     def set_truth(self, rows: list[int], label: str | None) -> None:
-        """Set the true label of rows of ``results`` (None clears it), as one undoable step."""
+        """Set the true label of rows of ``results`` (None clears it), as one undoable step.
+
+        :data:`NOT_A_CELL` is for cells found in whole fields (the segmentation cut no red
+        cell there); a field that could not be counted has no cell to label."""
         from malaria_gui.gui.corrections import SetTruth
 
-        rows = [r for r in rows if 0 <= r < self.results.rowCount()]
+        results = self.results
+        rows = [r for r in rows if 0 <= r < results.rowCount() and results.cell(r) != 0]
+        if label == NOT_A_CELL:
+            files = [r for r in rows if results.cell(r) is None]
+            rows = [r for r in rows if results.cell(r) is not None]
+            if files and not rows:
+                self.message.emit("\"Not a red cell\" (N) is for cells found in whole fields; "
+                                  "a file of its own keeps Parasitized or Uninfected.", 8000)
         if not rows:
             return
-        command = SetTruth(self.results, rows, label, self._on_corrections_changed)
+        command = SetTruth(results, rows, label, self._on_corrections_changed)
         if not command.is_noop():
             self.undo_stack.push(command)  # push() runs redo(), which applies it
 
@@ -458,22 +481,54 @@ class Session(QObject):
     def has_unsaved_corrections(self) -> bool:
         return bool(self.corrections) and not self.undo_stack.isClean()
 
-    def save_corrections(self, path: Path) -> None:
-        """Write the corrections CSV (``path,truth``) that ``malaria-gui adapt --corrections`` reads."""
-        from malaria_gui.engine.export import write_corrections
-
+    def file_corrections(self) -> dict[str, str | None]:
+        """The corrections of files of their own (path key -> label; None: the label cleared)."""
         m = self.results
-        # A cell of a whole field has no file of its own for adapt to read: crop the field with
-        # `malaria-gui smear --crops` and label the crops instead.
-        cells = {m.key(r) for r in range(m.rowCount()) if m.cell(r) is not None}
-        write_corrections(path, {k: v for k, v in self.corrections.items() if k not in cells})
-        self.undo_stack.setClean()
+        return {k: v for k, v in self.corrections.items() if not m.is_field_key(k)}
+
+    def field_labels(self) -> list:
+        """The reviewer's labels on cells of whole fields, as FieldCellLabels (box and cell)."""
+        return self.results.field_cell_labels()
+
+    def corrections_text(self) -> str:
+        """What the corrections are, in words: "3 files and 38 field cells"."""
+        files, cells = len(self.file_corrections()), len(self.field_labels())
+        parts = [f"{files} file{'s' if files != 1 else ''}"] if files else []
+        if cells:
+            parts.append(f"{cells} field cell{'s' if cells != 1 else ''}")
+        return " and ".join(parts) or "no cell"
+
+    def save_corrections(self, path: Path) -> list[tuple[Path, int, str]]:
+        """Write the corrections; returns ``(file, rows, what)`` for each file written.
+
+        Files of their own go to ``path`` as ``path,truth`` (``adapt --corrections``); cells of
+        whole fields as field-cell labels (image, cell, box, truth: ``adapt --field-labels``),
+        to ``path`` when there are no file corrections, else to ``NAME-fields.csv`` beside it.
+        Nothing is written (and the corrections stay unsaved) when there is nothing to save."""
+        from malaria_gui.engine.export import write_corrections
+        from malaria_gui.engine.field_labels import write_field_labels
+
+        path = Path(path)
+        files, cells = self.file_corrections(), self.field_labels()
+        written: list[tuple[Path, int, str]] = []
+        if files:
+            write_corrections(path, files)
+            written.append((path, len(files), "file corrections (path,truth)"))
+        if cells:
+            where = path.with_name(f"{path.stem}-fields{path.suffix or '.csv'}") if files else path
+            write_field_labels(where, cells)
+            written.append((where, len(cells), "field-cell labels (image,cell,x,y,width,height,truth)"))
+        if written:
+            self.undo_stack.setClean()
+        return written
 
     def labelled_items(self) -> list[tuple[str, str]]:
-        """(path, truth) of every readable row with a true label (folder's or reviewer's)."""
+        """(path, truth) of every readable file with a true label (folder's or reviewer's).
+        Only labels: an unreviewed cell's prediction never trains (cells of whole fields go as
+        :meth:`field_labels`)."""
         m = self.results
         return [(m.path(r), t) for r, t in enumerate(m.truths())
-                if t is not None and m.error(r) is None and m.cell(r) is None]  # field cells: no file of their own
+                if t in CLASS_NAMES and m.error(r) is None and m.cell(r) is None]
 
     def start_adapt(self, out_path: Path, name: str, *, folds: int = 5, seed: int = 0,
                     epochs: int | None = None) -> None:
@@ -482,7 +537,8 @@ class Session(QObject):
         from malaria_gui.gui.scoring_process import Adapt
 
         base = self.model_info.path if self.model_info is not None else None
-        job = Adapt(tuple(self.labelled_items()), base, str(out_path), name, folds, seed, epochs)
+        job = Adapt(tuple(self.labelled_items()), base, str(out_path), name, folds, seed, epochs,
+                    field_labels=tuple(self.field_labels()))
         if self.jobs is not None:
             self.jobs.adapt(job)
 
@@ -493,7 +549,7 @@ class Session(QObject):
     def rescore(self, model_path: Path | None) -> None:
         """Load another model and score what was added again; the corrections are kept."""
         inputs = list(self.inputs)
-        self.clear()
+        self.clear(keep_corrections=True)
         self.load_model(model_path)
         self.add_paths(inputs)
 

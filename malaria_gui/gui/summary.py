@@ -1,7 +1,11 @@
 """The summary beside the results: cells scored at the current threshold, how many of them
 each class (with the parasitized share), how many files could not be read, wait for a model
 or were not reached before a cancel, how many do not look like single cells, where the true
-labels came from, and how many rows the current filter shows."""
+labels came from, and how many rows the current filter shows.
+
+A reviewer's labels outside a labelled folder are calls a person checked, not a random
+sample: they are counted here as such ("reviewed: 12 confirmed, 3 rejected of 37 called
+Parasitized"), never as accuracy or specificity (the matrix is the labelled folders')."""
 
 from __future__ import annotations
 
@@ -11,11 +15,30 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from malaria_gui.engine.export import NOT_SCORED
+from malaria_gui.engine.field_labels import NOT_A_CELL
 from malaria_gui.engine.labels import CLASS_COLOURS, PARASITIZED, UNINFECTED
 from malaria_gui.gui.scoring_process import WAITING
 from malaria_gui.gui.session import Session
 
 ALERT = CLASS_COLOURS[PARASITIZED]  # files that could not be read should catch the eye
+
+
+def reviewed_text(calls: dict[str, dict[str, int]]) -> str:
+    """``ResultsModel.reviewed_calls`` in words, per class called ("" when none reviewed)."""
+    parts = []
+    for called in (PARASITIZED, UNINFECTED):
+        got = calls.get(called, {})
+        if not sum(got.values()):
+            continue
+        other = UNINFECTED if called == PARASITIZED else PARASITIZED
+        bits = [f"{got.get(called, 0)} confirmed"]
+        if got.get(other):
+            bits.append(f"{got[other]} rejected ({other})" if called == PARASITIZED
+                        else f"{got[other]} rejected (in fact {other})")
+        if got.get(NOT_A_CELL):
+            bits.append(f"{got[NOT_A_CELL]} not a red cell")
+        parts.append(f"{', '.join(bits)} of {calls['_called'][called]} called {called}")
+    return "; ".join(parts)
 
 
 class SummaryLabel(QLabel):
@@ -52,8 +75,17 @@ class SummaryLabel(QLabel):
         if warned:
             lines.append(f"<span style='color:{ALERT}'>{warned} image{'s do' if warned != 1 else ' does'} not look "
                          "like single cells</span> (Show: Not single cells)")
+        left_out = results.not_a_cell_count()
+        if left_out:
+            lines.append(f"{left_out} marked not a red cell: not counted")
         lines.append(html.escape(session.truth_text()))
-        shown = session.proxy.rowCount()
-        if shown != c.total:
-            lines.append(f"showing {shown} of {c.total} files")
+        reviewed = reviewed_text(results.reviewed_calls(fields=False))
+        if reviewed:
+            lines.append("Reviewed files (calls you checked, not a random sample): " + html.escape(reviewed))
+        if results.has_fields() and any(results.reviewed_calls(fields=True).get(k) for k in (PARASITIZED, UNINFECTED)):
+            lines.append("Reviewed field cells: see Parasitemia below (not in any matrix)")
+        shown, total = session.proxy.rowCount(), results.rowCount()
+        if shown != total:
+            rows = "rows" if results.has_fields() else "files"
+            lines.append(f"showing {shown} of {total} {rows}")
         self.setText("<br>".join(lines))
