@@ -192,6 +192,11 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.review.undo, self.review.redo])
         edit_menu.addSeparator()
         edit_menu.addActions(self.review.marks)
+        edit_menu.addSeparator()
+        self.review_queue_action = self._action(edit_menu, "Review &queue...", self.open_review_queue,
+                                                QKeySequence("Ctrl+R"))
+        self.review_queue_action.setToolTip("Every Parasitized call, then the uncertain ones: C confirm, R reject, "
+                                            "N not a red cell, S skip, Backspace back")
         self.session.corrections_changed.connect(self._update_actions)
         view_menu = menu.addMenu("&View")
         gallery_action = view_menu.addAction("&Gallery")
@@ -281,6 +286,32 @@ class MainWindow(QMainWindow):
             action.setEnabled(has_rows)
         self.model_card_action.setEnabled(self.session.model_info is not None)
         self.save_corrections_action.setEnabled(bool(self.session.corrections))
+        self.review_queue_action.setEnabled(has_rows)
+
+    def open_review_queue(self) -> None:
+        """The queue of cells a person must look at, over what is on screen now (modeless:
+        the table and the field view follow the cell it shows)."""
+        from malaria_gui.gui.review_queue import ReviewQueue
+
+        if self.session.busy:
+            self.statusBar().showMessage("The queue opens once scoring has finished.", 5000)
+            return
+        queue = ReviewQueue(self.session, self)
+        if not queue.queue:
+            self.statusBar().showMessage(
+                f"Nothing to review: no cell is called Parasitized or near the threshold {self.session.threshold:.2f}.",
+                6000)
+            queue.deleteLater()
+            return
+        queue.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        queue.current_changed.connect(self._show_queued_row)
+        self.review_queue = queue
+        queue.show()
+
+    def _show_queued_row(self, row: int) -> None:
+        """The table follows the queue's cell where the filter shows it (the filter is left as it is)."""
+        if row >= 0 and self.session.proxy.mapFromSource(self.session.results.index(row, 0)).isValid():
+            self.results_views.select_source_row(row)
 
     def show_gallery(self, on: bool) -> None:
         self.results_views.show_gallery(on)

@@ -3,7 +3,7 @@
 A trained person confirms each positive before a result is reported. The queue
 (engine/review_queue.py) is fixed when it opens; each cell is shown large, with its place
 in the field when it comes from one. C confirms (Parasitized), R rejects (Uninfected), N says
-it is not a red cell, S or Space skips, Backspace or Ctrl+Z takes the last decision back. A
+a field cell is not a red cell (white cell, clump, debris), S or Space skips, Backspace or Ctrl+Z takes the last decision back. A
 decision is the same undoable correction as P/U in the table (the session's undo stack), so
 counts, matrix, exports and saved corrections follow it. The dialog only observes the session
 and calls ``set_truth``; nothing here scores or decodes files (the field picture is the
@@ -103,6 +103,10 @@ class ReviewQueue(QDialog):
         row = self.current_row()
         if row < 0:
             return
+        if label == NOT_A_CELL and not self._session.results.cell(row):
+            self.caption.setText(self.caption.text().split("   [")[0] + "   [a file of its own is one cell image: "
+                                 "confirm, reject or skip it]")
+            return  # the segmentation cut nothing here: there is no false cell to take out
         before = self._session.undo_stack.index()
         self._session.set_truth([row], label)
         # A label equal to the folder's (or the one it already has) is no undo step.
@@ -133,8 +137,9 @@ class ReviewQueue(QDialog):
                               f"{self.threshold:.2f}, {total - self.calls} uncertain just below)  -  "
                               f"cell {min(self.position + 1, total)} of {total}")
         row = self.current_row()
-        for key in ("C", "R", "N", "S"):
+        for key in ("C", "R", "S"):
             self.buttons[key].setEnabled(row >= 0)
+        self.buttons["N"].setEnabled(row >= 0 and bool(self._session.results.cell(row)))
         if row < 0:
             self.cell_view.setPixmap(QPixmap())
             self.context_view.setPixmap(QPixmap())

@@ -102,6 +102,7 @@ class Session(QObject):
         self.run_started_at = 0.0
         self.metrics: Metrics | None = None  # as last sent with metrics_changed
         self.field_images: dict[str, FieldImage] = {}  # display copies of the fields scored, by path
+        self._field_rows = self._plain_rows = 0  # rows of field cells and of files of their own (card_threshold)
         self._auc_cache: tuple[tuple[int, int] | None, float | None] = (None, None)
         self._counts_timer = self._coalescing_timer(150, self._emit_counts)
         self._metrics_timer = self._coalescing_timer(120, self.refresh_metrics)
@@ -184,7 +185,10 @@ class Session(QObject):
         if forget:
             self.undo_stack.clear()
             self.results.forget_corrections()
+        before = self.card_threshold
         self.results.clear()
+        self._field_rows = self._plain_rows = 0
+        self._follow_card_threshold(before)
         self.field_images.clear()
         self.metrics = None
         self.cleared.emit()
@@ -224,7 +228,7 @@ class Session(QObject):
         self.model_info = info
         self.model_error = None
         saved = self.settings.threshold_for(info.key)
-        self._apply_threshold(saved if saved is not None else info.threshold)
+        self._apply_threshold(saved if saved is not None else self.card_threshold)
         self.model_changed.emit(info)
 
     def on_model_failed(self, message: str) -> None:
@@ -249,7 +253,12 @@ class Session(QObject):
     def on_chunk(self, generation: int, rows: list[Row]) -> None:
         if generation != self.generation:
             return  # a chunk from before Clear
+        before = self.card_threshold
         self.results.add_rows(rows)
+        fields = sum(1 for r in rows if r.cell is not None)
+        self._field_rows += fields
+        self._plain_rows += len(rows) - fields
+        self._follow_card_threshold(before)
         self.run_done += sum(1 for r in rows if r.error != NOT_SCORED)  # "Cancelled: 48 of 600"
         in_fields = [r.path for r in rows if r.cell and r.error != NOT_SCORED]
         self.run_field_cells += len(in_fields)
@@ -308,8 +317,24 @@ class Session(QObject):
 
     @property
     def card_threshold(self) -> float:
-        """The model card's threshold (chosen on validation patients), or the default."""
-        return self.model_info.threshold if self.model_info is not None else DEFAULT_THRESHOLD
+        """The model card's threshold, or the default. While every row is a cell of a whole
+        field it is the card's field threshold, where the card has one: fields are counted at
+        the cut-off chosen for counting (rare false calls at a field's real prevalence), single
+        cells at the one chosen on validation patients."""
+        if self.model_info is None:
+            return DEFAULT_THRESHOLD
+        if self._field_rows and not self._plain_rows:
+            value = (self.model_info.card or {}).get("field_threshold")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
+                return float(value)
+        return self.model_info.threshold
+
+    def _follow_card_threshold(self, before: float) -> None:
+        """Move to the card's threshold when what is on screen changed which one applies, unless
+        the user moved or pinned the threshold (then it is theirs)."""
+        after = self.card_threshold
+        if after != before and self.threshold == before and self.pinned_threshold is None:
+            self._apply_threshold(after)
 
     @property
     def pinned_threshold(self) -> float | None:

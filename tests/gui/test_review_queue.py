@@ -74,6 +74,11 @@ def test_keys_alone_go_through_the_queue_and_mark_each_cell(qtbot, session):
         row = queue.current_row()
         assert row == expected[k], (k, queue.position)
         qtbot.keyClick(queue, key)
+        if key == Qt.Key.Key_N and not session.results.cell(row):
+            # A file of its own is one cell image: N has nothing to take out, and the queue waits.
+            assert queue.current_row() == row and "a file of its own" in queue.caption.text()
+            qtbot.keyClick(queue, Qt.Key.Key_S)
+            key = Qt.Key.Key_S
         decided[row] = {Qt.Key.Key_C: PARASITIZED, Qt.Key.Key_R: UNINFECTED, Qt.Key.Key_N: NOT_A_CELL}.get(key)
     assert queue.current_row() == -1 and queue.cell_view.text() == "Queue done"
     results = session.results
@@ -114,3 +119,46 @@ def test_a_field_cell_shows_its_place_in_the_field_and_a_file_says_it_has_none(q
     assert field_rows and file_rows
     assert all(not shown[r][0] and "cell #" in shown[r][1] for r in field_rows if r in shown)
     assert all(shown[r][0] for r in file_rows if r in shown)
+
+
+def test_a_session_of_field_cells_counts_at_the_cards_field_threshold(qtbot):
+    from malaria_gui.gui.scoring_process import ModelInfo
+    from malaria_gui.gui.session import Session
+    from malaria_gui.gui.settings import Settings
+
+    s = Session(RecordingJobs(), Settings())
+    s.on_model_ready(ModelInfo(name="m", version="1", threshold=0.56, card={"field_threshold": 0.65},
+                               path="/m.keras", input_size=64))
+    assert s.threshold == 0.56
+    field = [Row(FIELD, 0.6, None, None, None, cell=i + 1, box=(0, 0, 9, 9)) for i in range(3)]
+    run(s, [field])
+    assert s.threshold == 0.65 and not s.threshold_is_custom
+    assert s.counts().parasitized == 0  # 0.6 is under the field threshold
+    run(s, [[Row("/slides/one.png", 0.6, None, None, None)]])  # a file of its own joins: single-cell cut-off
+    assert s.threshold == 0.56 and not s.threshold_is_custom
+    s.clear()
+    run(s, [field])
+    s.set_threshold(0.7)  # the user's threshold is theirs
+    run(s, [[Row("/slides/two.png", 0.6, None, None, None)]])
+    assert s.threshold == 0.7
+
+
+def test_the_window_opens_the_queue_from_the_edit_menu_and_the_table_follows(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from tests.cells import synthetic_cell, write_rgb
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)  # on close
+    from tests.gui.conftest import score_and_wait
+
+    rng = np.random.default_rng(5)
+    for i in range(12):
+        write_rgb(tmp_path / "cells" / f"c{i}.png", synthetic_cell(rng, i % 2 == 0))
+    score_and_wait(qtbot, window, [str(tmp_path / "cells")])
+    window.session.set_threshold(float(np.median(window.session.results.probabilities())))
+    window.review_queue_action.trigger()
+    queue = window.review_queue
+    assert queue.isVisible() and queue.queue
+    qtbot.keyClick(queue, Qt.Key.Key_C)
+    assert window.session.results.truths()[queue.queue[0]] == PARASITIZED
+    assert window.results_views.selected_rows() == [queue.queue[1]]  # the table shows the queue's cell
