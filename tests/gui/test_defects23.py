@@ -133,3 +133,30 @@ def test_a_gallery_tile_of_a_field_cell_shows_its_cell_number(qtbot):
     rect, text, metrics = named[0]  # one line, inside its rectangle and the tile: seen, not clipped
     assert "\n" not in text and metrics.horizontalAdvance(text) <= rect.width()
     assert option.rect.contains(rect)
+
+
+# ---- defect 6: the window's exports name each field cell ---------------------------------------
+def test_the_windows_csv_and_report_name_each_field_cell(qtbot, tmp_path):
+    import csv
+
+    from malaria_gui.engine.labels import PARASITIZED
+    from malaria_gui.gui.scoring_process import Row
+
+    session = Session(RecordingJobs(), Settings())
+    session.on_model_ready(info())
+    session.on_batch_started(0, 7)
+    session.on_chunk(0, [Row("/slides/cell.png", 0.7, None, None, None)])
+    feed_fields(session, "/slides/A/PA171697.JPG")
+    session.set_truth([3], PARASITIZED)  # a reviewer labels the field's cell 3
+    out = tmp_path / "results.csv"
+    session.export_csv(out)
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["cell"] for r in rows] == ["", "1", "2", "3", "4", "5", "6"]
+    assert (rows[2]["x"], rows[2]["y"], rows[2]["width"], rows[2]["height"]) == ("40", "10", "21", "21")
+    assert rows[3]["corrected"] == "yes" and rows[3]["truth"] == PARASITIZED
+    report = tmp_path / "report.html"
+    session.export_report(report)
+    text = report.read_text()
+    assert "<tr><th>Files</th><td>2: 1 single-cell image, 1 whole field</td></tr>" in text
+    assert "corrected by a reviewer" in text and f"#3 <span class='{PARASITIZED}'>" in text
