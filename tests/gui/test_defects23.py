@@ -160,3 +160,47 @@ def test_the_windows_csv_and_report_name_each_field_cell(qtbot, tmp_path):
     text = report.read_text()
     assert "<tr><th>Files</th><td>2: 1 single-cell image, 1 whole field</td></tr>" in text
     assert "corrected by a reviewer" in text and f"#3 <span class='{PARASITIZED}'>" in text
+
+
+# ---- defect 9: lab models in one app folder ----------------------------------------------------
+@pytest.fixture
+def data_home(qtbot, monkeypatch, tmp_path):
+    """The user's data folder in a temporary place, the app named as the window names it."""
+    from PySide6.QtWidgets import QApplication
+
+    from malaria_gui.gui.lab_models import MODELS_DIR_ENV
+    from malaria_gui.gui.settings import APPLICATION, ORGANISATION
+
+    app = QApplication.instance()
+    names = app.organizationName(), app.applicationName()
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    monkeypatch.delenv(MODELS_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    yield tmp_path / "share"
+    app.setOrganizationName(names[0])
+    app.setApplicationName(names[1])
+
+
+def write_model(folder, name: str, label: str) -> None:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.keras").write_bytes(b"PK")
+    (folder / f"{name}.card.json").write_text(json.dumps({"name": label, "version": "1"}))
+
+
+def test_lab_models_live_in_one_app_folder_and_old_ones_are_still_listed(data_home):
+    from malaria_gui.gui.lab_models import list_lab_models, models_dir
+
+    folder = models_dir()
+    assert folder == data_home / "malaria-gui" / "models"
+    assert folder.parts.count("malaria-gui") == 1
+    # A model saved by an earlier version under the doubled folder is still offered; a file
+    # of the same name in the new folder is the one used.
+    old = data_home / "malaria-gui" / "malaria-gui" / "models"
+    write_model(old, "lab_a", "lab A")
+    write_model(old, "lab_b", "old lab B")
+    write_model(folder, "lab_b", "lab B")
+    listed = {m.label: m.path for m in list_lab_models()}
+    assert listed == {"lab A 1": old / "lab_a.keras", "lab B 1": folder / "lab_b.keras"}
