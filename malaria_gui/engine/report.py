@@ -172,7 +172,7 @@ def fields_html(fields: Sequence, threshold: float,
         caption = f"{e(Path(f.path).name)}: {len(f.cells)} cells, {f.parasitized(threshold)} parasitized"
         if share is not None:
             caption += f" ({share[0]:.2f}%)"
-        caption += (f" (the model's calls); outlines: <span class='{PARASITIZED}'>{PARASITIZED}</span>, "
+        caption += (f", as the model calls them; outlines: <span class='{PARASITIZED}'>{PARASITIZED}</span>, "
                     f"<span class='{UNINFECTED}'>{UNINFECTED}</span>; numbers as in the CSV's <code>cell</code>")
         if fixed:
             listed = ", ".join(f"#{n} <span class='{label}'>{e(label)}</span>" for n, label in sorted(fixed.items()))

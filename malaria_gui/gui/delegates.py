@@ -109,8 +109,10 @@ class GalleryTileDelegate(QStyledItemDelegate):
             lines.append(((f"\N{BALLOT X} true: {truth}{mark}" if mistake else f"true: {truth}{mark}"),
                           MISTAKE_COLOUR if mistake else option.palette.color(option.palette.ColorRole.Text)))
         lines.append((tile_name(index, painter.fontMetrics(), rect.width() - 4), QColor("#7f8c8d")))
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
         for k, (text, pen) in enumerate(lines):
-            painter.setPen(pen)
+            # On the highlight the class colours vanish (blue on blue): the highlight's text colour.
+            painter.setPen(option.palette.color(option.palette.ColorRole.HighlightedText) if selected else pen)
             painter.drawText(QRect(rect.left(), top + k * line, rect.width(), line),
                              Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, text)
         painter.restore()
