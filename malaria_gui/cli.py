@@ -23,6 +23,19 @@ from pathlib import Path
 from malaria_gui import __version__
 from malaria_gui.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow, where installed, is imported now and then even on JAX (Keras' data
+    helpers) and prints C++ notices on stderr (oneDNN, CPU features) that read as errors
+    to a user of ``adapt``. Hidden unless the user set these variables; oneDNN is switched
+    off only when TensorFlow computes nothing (another backend), so its numbers never move."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("KERAS_BACKEND", "jax") != "tensorflow":
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+_quiet_tensorflow()  # before anything below may import Keras (and with it TensorFlow)
+
 __all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_SOME_FAILED", "EXIT_USAGE", "KNOWN_COMMANDS", "main"]
 
 # Every sub-command, including those other modules add: a typo of one is an error, not a path.
@@ -57,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="With no sub-command the desktop window opens (and starts scoring PATHs, if given).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{classify,train,adapt}")
+    # "gui" is the default and left out of the usage line; every other command is in it.
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(c for c in KNOWN_COMMANDS if c != "gui") + "}")
 
     gui = sub.add_parser("gui", help="open the window (the default)")
     gui.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders to score at once")

@@ -20,6 +20,10 @@ from malaria_gui.engine.scorer import Result
 # any file's class is known. ``model`` and ``threshold`` repeat on every row so a row cut
 # out of the file still says how it was scored.
 CSV_COLUMNS = ("path", "prediction", "p_parasitized", "error", "warning", "model", "threshold")
+# Added after ``threshold`` when any row is a cell of a whole field, so each row names its
+# cell as ``smear --csv`` does (number from 1 in reading order; box in the field's pixels);
+# empty for plain files and for a field that could not be counted.
+FIELD_CELL_COLUMNS = ("cell", "x", "y", "width", "height")
 TRUTH_COLUMN = "truth"
 NOT_SCORED = "not scored (cancelled)"
 CORRECTED_COLUMN = "corrected"  # "yes" where a reviewer set the truth in the window; always last
@@ -125,10 +129,12 @@ def csv_text(results: Sequence[Result], threshold: float, model: str = "",
     ``model`` is :func:`model_label`'s text; the threshold is written at full precision
     (``repr``), so the file says exactly which cut-off made each prediction. ``corrected``
     (one flag per result, from the window's review) adds ``truth`` and a last ``corrected``
-    column, so a reader can tell a reviewer's label from a folder name's.
+    column, so a reader can tell a reviewer's label from a folder name's. Cells of whole
+    fields add :data:`FIELD_CELL_COLUMNS`: a field's 113 rows must not read as one file.
     """
     labelled = corrected is not None or any(r.truth is not None for r in results)
-    columns = (CSV_COLUMNS + ((TRUTH_COLUMN,) if labelled else ())
+    in_fields = any(r.cell is not None for r in results)
+    columns = (CSV_COLUMNS + (FIELD_CELL_COLUMNS if in_fields else ()) + ((TRUTH_COLUMN,) if labelled else ())
                + ((CORRECTED_COLUMN,) if corrected is not None else ()))
     cut = repr(float(threshold))
     out = io.StringIO()
@@ -144,12 +150,21 @@ def csv_text(results: Sequence[Result], threshold: float, model: str = "",
             _cell(model),
             cut,
         ]
+        if in_fields:
+            row.extend(_cell_columns(r))
         if labelled:
             row.append(r.truth or "")
         if corrected is not None:
             row.append("yes" if corrected[i] else "")
         writer.writerow(row)
     return out.getvalue()
+
+
+def _cell_columns(result: Result) -> list[str]:
+    cell, box = result.cell, result.box
+    if not cell:  # a plain file, or a field that could not be counted: no cell to name
+        return [""] * len(FIELD_CELL_COLUMNS)
+    return [str(cell), *(("", "", "", "") if box is None else (str(int(v)) for v in box))]
 
 
 def write_csv(path: str | os.PathLike[str], results: Sequence[Result], threshold: float, model: str = "",

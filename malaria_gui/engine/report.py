@@ -20,6 +20,8 @@ from malaria_gui.engine.labels import CLASS_COLOURS, ERROR_COLOUR, PARASITIZED, 
 from malaria_gui.engine.metrics import METRICS, Metrics, count_classes, metrics_for_results
 from malaria_gui.engine.scorer import Result
 
+CORRECTED_TAG = "#8e44ad"  # a cell a reviewer labelled: its number on purple, as the window marks corrections
+
 _STYLE = f"""
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 table {{ border-collapse: collapse; }}
@@ -32,6 +34,7 @@ th {{ background: #f0f0f0; }}
 .side {{ display: flex; gap: 2em; align-items: flex-start; }}
 figure {{ margin: 1em 0; }}
 figure img {{ max-width: 100%; border: 1px solid #ccc; }}
+.tag {{ background: {CORRECTED_TAG}; color: white; padding: 0 3px; }}
 """
 FIELD_FIGURE_SIDE = 900  # long side of each field drawn in the report
 
@@ -56,10 +59,12 @@ def _bgr(colour: str) -> tuple[int, int, int]:
 
 
 def field_figure(field, threshold: float, image: tuple[int, int, bytes] | None = None,
-                 side: int = FIELD_FIGURE_SIDE) -> bytes | None:
-    """A field with every found cell outlined in its predicted class's colour, as JPEG bytes
-    (long side at most ``side``), drawn by OpenCV; ``image`` is (original width, height,
-    encoded display copy), else the field's file is read. None if there is no picture."""
+                 side: int = FIELD_FIGURE_SIDE, corrected: Mapping[int, str] | None = None) -> bytes | None:
+    """A field with every found cell outlined in its predicted class's colour and numbered as
+    in the exports, as JPEG bytes (long side ``side``), drawn by OpenCV; ``image`` is
+    (original width, height, encoded display copy), else the field's file is read. A cell in
+    ``corrected`` (cell number -> the reviewer's label) is outlined in that label's colour,
+    thicker, with its number on purple. None if there is no picture."""
     import cv2
     import numpy as np
 
@@ -77,8 +82,12 @@ def field_figure(field, threshold: float, image: tuple[int, int, bytes] | None =
         return None
     if bgr is None or width <= 0:
         return None
-    scale = min(side / max(bgr.shape[:2]), 1.0) * bgr.shape[1] / width  # original pixels -> figure pixels
-    out = cv2.resize(bgr, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    # Original pixels -> figure pixels. A small copy is enlarged to ``side`` too: the cells'
+    # numbers need room beside cells of 15-40 px.
+    scale = side / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    out = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if size[0] <= bgr.shape[1] else cv2.INTER_LINEAR)
+    corrected = corrected or {}
     for cell in field.cells:
         if cell.contour is not None and len(cell.contour):
             points = np.round(np.asarray(cell.contour, np.float64) * scale).astype(np.int32).reshape(-1, 1, 2)
@@ -86,9 +95,38 @@ def field_figure(field, threshold: float, image: tuple[int, int, bytes] | None =
             x0, y0 = round(cell.x * scale), round(cell.y * scale)
             x1, y1 = round((cell.x + cell.width) * scale), round((cell.y + cell.height) * scale)
             points = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.int32).reshape(-1, 1, 2)
-        cv2.polylines(out, [points], True, _bgr(CLASS_COLOURS[cell.prediction(threshold)]), 2, cv2.LINE_AA)
+        label = corrected.get(cell.index)
+        colour = CLASS_COLOURS.get(label) or CLASS_COLOURS[cell.prediction(threshold)]
+        cv2.polylines(out, [points], True, _bgr(colour), 3 if label else 2, cv2.LINE_AA)
+    _number_cells(out, field.cells, scale, corrected)
     ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 85])
     return buf.tobytes() if ok else None
+
+
+def _number_cells(out, cells, scale: float, corrected: Mapping[int, str]) -> None:
+    """Each cell's number in a small white tag at its box's top-left corner (beside a round
+    cell's outline, not over its middle, where a parasite would be), sized from the cells
+    so it stays legible however large the figure; a corrected cell's tag is purple."""
+    import cv2
+    import numpy as np
+
+    if not cells:
+        return
+    cell_px = float(np.median([min(c.width, c.height) for c in cells])) * scale
+    text_px = min(18.0, max(11.0, 0.25 * cell_px))  # digit height in figure pixels
+    font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, text_px / 22.0  # Hershey simplex digits: ~22 px at scale 1
+    thickness = 1 if text_px < 14 else 2
+    height, width = out.shape[:2]
+    for cell in cells:
+        text = str(cell.index)
+        (tw, th), _base = cv2.getTextSize(text, font, font_scale, thickness)
+        x = min(max(0, round(cell.x * scale)), width - tw - 4)
+        y = min(max(0, round(cell.y * scale)), height - th - 4)
+        fixed = cell.index in corrected
+        cv2.rectangle(out, (x, y), (x + tw + 3, y + th + 4), _bgr(CORRECTED_TAG) if fixed else (255, 255, 255),
+                      cv2.FILLED)
+        cv2.putText(out, text, (x + 2, y + th + 2), font, font_scale, (255, 255, 255) if fixed else (20, 20, 20),
+                    thickness, cv2.LINE_AA)
 
 
 def _percent_cell(share: tuple[float, float, float] | None) -> str:
@@ -98,13 +136,16 @@ def _percent_cell(share: tuple[float, float, float] | None) -> str:
 
 
 def fields_html(fields: Sequence, threshold: float,
-                field_images: Mapping[str, tuple[int, int, bytes]] | None = None) -> list[str]:
+                field_images: Mapping[str, tuple[int, int, bytes]] | None = None,
+                corrections: Mapping[str, Mapping[int, str]] | None = None) -> list[str]:
     """Parasitemia per slide and per field (95% Wilson interval), then each field drawn with
-    its cells outlined (an embedded JPEG)."""
+    its cells outlined and numbered (an embedded JPEG); ``corrections`` (field path -> cell
+    number -> a reviewer's label) are marked on the pictures and listed under them."""
     from malaria_gui.engine.fields import slide_summaries
 
     e = html.escape
     field_images = field_images or {}
+    corrections = corrections or {}
     out = ["<h2>Whole smear fields</h2>",
            "<p>Parasitemia = parasitized red cells per 100 red cells found, with its 95% interval "
            "(Wilson); a slide is the folder holding its fields, pooled over them.</p>",
@@ -123,18 +164,58 @@ def fields_html(fields: Sequence, threshold: float,
     for f in fields:
         if not f.ok:
             continue
-        jpeg = field_figure(f, threshold, field_images.get(str(f.path)))
+        fixed = corrections.get(str(f.path), {})
+        jpeg = field_figure(f, threshold, field_images.get(str(f.path)), corrected=fixed)
         if jpeg is None:
             continue
         share = f.parasitemia(threshold)
         caption = f"{e(Path(f.path).name)}: {len(f.cells)} cells, {f.parasitized(threshold)} parasitized"
         if share is not None:
             caption += f" ({share[0]:.2f}%)"
-        out.append(f"<figure><img alt='{e(Path(f.path).name)} with its cells outlined' "
+        caption += (f", as the model calls them; outlines: <span class='{PARASITIZED}'>{PARASITIZED}</span>, "
+                    f"<span class='{UNINFECTED}'>{UNINFECTED}</span>; numbers as in the CSV's <code>cell</code>")
+        if fixed:
+            listed = ", ".join(f"#{n} <span class='{label}'>{e(label)}</span>" for n, label in sorted(fixed.items()))
+            caption += (f"; <span class='tag'>numbers on purple</span>: corrected by a reviewer, outlined in the "
+                        f"reviewer's label ({listed})")
+        out.append(f"<figure><img alt='{e(Path(f.path).name)} with its cells outlined and numbered' "
                    f"src='data:image/jpeg;base64,{base64.b64encode(jpeg).decode('ascii')}'>"
-                   f"<figcaption>{caption}; outlines: <span class='{PARASITIZED}'>{PARASITIZED}</span>, "
-                   f"<span class='{UNINFECTED}'>{UNINFECTED}</span></figcaption></figure>")
+                   f"<figcaption>{caption}</figcaption></figure>")
     return out
+
+
+def field_corrections(results: Sequence[Result], corrected: Sequence[bool] | None) -> dict[str, dict[int, str]]:
+    """The reviewer's labels on cells of whole fields: field path -> cell number -> label."""
+    found: dict[str, dict[int, str]] = {}
+    for r, flag in zip(results, corrected or ()):
+        if flag and r.cell and r.truth:
+            found.setdefault(str(r.path), {})[r.cell] = r.truth
+    return found
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _count_rows(results: Sequence[Result], counts) -> list[str]:
+    """What was scored, files and field cells apart: 5 fields of 459 cells are 5 files."""
+    plain = [r for r in results if r.cell is None]
+    fields = {str(r.path) for r in results if r.cell is not None}
+    not_counted = {str(r.path) for r in results if r.cell == 0}
+    failed = sum(1 for r in plain if r.p_parasitized is None)
+    if not fields:
+        return [f"<tr><th>Files</th><td>{len(results)}</td></tr>",
+                f"<tr><th>Cells scored</th><td>{counts.scored}</td></tr>",
+                f"<tr><th>Could not be read</th><td>{failed}</td></tr>"]
+    found = sum(1 for r in results if r.cell)
+    return [f"<tr><th>Files</th><td>{len(plain) + len(fields)}: {_count(len(plain), 'single-cell image')}, "
+            f"{_count(len(fields), 'whole field')}</td></tr>",
+            f"<tr><th>Cells found in the fields</th><td>{found}"
+            + (f" (in {_count(len(fields) - len(not_counted), 'field')}; {len(not_counted)} not counted)"
+               if not_counted else "")
+            + "</td></tr>",
+            f"<tr><th>Cells scored</th><td>{counts.scored} (single-cell images and field cells)</td></tr>",
+            f"<tr><th>Could not be read</th><td>{failed}</td></tr>"]
 
 
 def report_html(results: Sequence[Result], threshold: float, *, model_name: str, model_version: str,
@@ -157,11 +238,9 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         f"<tr><th>Date</th><td>{e(date.strftime('%Y-%m-%d %H:%M'))}</td></tr>",
         f"<tr><th>Model</th><td>{e(model_name)} (version {e(model_version)})</td></tr>",
         f"<tr><th>Decision threshold</th><td>{e(repr(float(threshold)))} (Parasitized when P(Parasitized) &ge; threshold)</td></tr>",
-        f"<tr><th>Files</th><td>{counts.total}</td></tr>",
-        f"<tr><th>Cells scored</th><td>{counts.scored}</td></tr>",
+        *_count_rows(results, counts),
         f"<tr><th>{PARASITIZED}</th><td>{counts.parasitized}{share}</td></tr>",
         f"<tr><th>{UNINFECTED}</th><td>{counts.uninfected}</td></tr>",
-        f"<tr><th>Could not be read</th><td>{counts.failed}</td></tr>",
         f"<tr><th>Not single cells</th><td>{sum(1 for r in results if r.warning)}</td></tr>",
         "</table>",
     ]
@@ -175,9 +254,12 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
                 f"<img alt='Confusion matrix' src='data:image/png;base64,{png}'>",
                 f"<table>{rows}</table></div>"]
     if fields:
-        out += fields_html(fields, threshold, field_images)
+        out += fields_html(fields, threshold, field_images, field_corrections(results, corrected))
     labelled = corrected is not None or any(r.truth is not None for r in results)
-    out += ["<h2>Files</h2><table><tr><th>#</th><th>File</th><th>Prediction</th><th>P(Parasitized)</th>"
+    in_fields = any(r.cell is not None for r in results)
+    out += [("<h2>Files and field cells</h2>" if in_fields else "<h2>Files</h2>")
+            + "<table><tr><th>#</th><th>File</th>" + ("<th>Cell</th>" if in_fields else "")
+            + "<th>Prediction</th><th>P(Parasitized)</th>"
             + ("<th>True label</th>" if labelled else "") + "<th>Error</th><th>Warning</th>"
             + ("<th>Corrected</th>" if corrected is not None else "") + "</tr>"]
     for i, r in enumerate(results, 1):
@@ -185,8 +267,14 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         wrong = labelled and prediction is not None and r.truth is not None and r.truth != prediction
         cls = f" class='{'wrong' if wrong else ''}'" if wrong else ""
         p = "" if r.p_parasitized is None else f"{r.p_parasitized:.4f}"
-        pred_cell = f"<td class='{prediction}'>{prediction}</td>" if prediction else "<td class='error'>unreadable</td>"
-        out.append(f"<tr{cls}><td>{i}</td><td title='{e(str(r.path))}'>{e(str(r.path))}</td>{pred_cell}<td>{p}</td>"
+        pred_cell = (f"<td class='{prediction}'>{prediction}</td>" if prediction
+                     else f"<td class='error'>{'not counted' if r.cell == 0 else 'unreadable'}</td>")
+        cell = ""
+        if in_fields:
+            box = f" title='box x, y, width, height: {', '.join(str(int(v)) for v in r.box)}'" if r.cell and r.box else ""
+            cell = f"<td{box}>{f'#{r.cell}' if r.cell else ''}</td>"
+        out.append(f"<tr{cls}><td>{i}</td><td title='{e(str(r.path))}'>{e(str(r.path))}</td>{cell}"
+                   f"{pred_cell}<td>{p}</td>"
                    + (f"<td>{e(r.truth or '')}</td>" if labelled else "")
                    + f"<td class='error'>{e(r.error or '')}</td><td>{e(r.warning or '')}</td>"
                    + (f"<td>{'yes' if corrected[i - 1] else ''}</td>" if corrected is not None else "") + "</tr>")

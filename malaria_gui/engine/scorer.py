@@ -41,6 +41,10 @@ class Result:
     error: str | None = None
     truth: str | None = None
     warning: str | None = None  # scored, but the image does not look like one cell (engine.cellcheck)
+    # A cell found in a whole field: its number in the field (0: the field could not be
+    # counted) and its box (x, y, width, height) in the field's pixels; None for a plain file.
+    cell: int | None = None
+    box: tuple[int, int, int, int] | None = None
 
     @property
     def ok(self) -> bool:

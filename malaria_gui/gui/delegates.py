@@ -7,8 +7,8 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPen
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from malaria_gui.gui.results_model import (
-    CAPTION_ROLE, COL_FILE, COL_NOTE, CORRECTED_COLOUR, CORRECTED_ROLE, PREDICTION_ROLE, PROBABILITY_ROLE, TRUTH_ROLE,
-    class_colour,
+    CAPTION_ROLE, COL_FIELD, COL_FILE, COL_NOTE, CORRECTED_COLOUR, CORRECTED_ROLE, PREDICTION_ROLE, PROBABILITY_ROLE,
+    TRUTH_ROLE, class_colour,
 )
 from malaria_gui.gui.scoring_process import THUMB_SIZE
 
@@ -102,22 +102,36 @@ class GalleryTileDelegate(QStyledItemDelegate):
         painter.setFont(font)
         line = painter.fontMetrics().height()
         top = image_rect.bottom() + 4
-        lines = [(index.data(CAPTION_ROLE) or "", colour)]
+        # One line each: a caption's second line (a field cell's name) would be clipped away.
+        lines = [((index.data(CAPTION_ROLE) or "").split("\n")[0], colour)]
         if truth is not None:
             mark = " \N{LOWER RIGHT PENCIL}" if corrected else ""
             lines.append(((f"\N{BALLOT X} true: {truth}{mark}" if mistake else f"true: {truth}{mark}"),
                           MISTAKE_COLOUR if mistake else option.palette.color(option.palette.ColorRole.Text)))
-        name = index.siblingAtColumn(COL_FILE).data() or ""
-        lines.append((painter.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, rect.width() - 4),
-                      QColor("#7f8c8d")))
+        lines.append((tile_name(index, painter.fontMetrics(), rect.width() - 4), QColor("#7f8c8d")))
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
         for k, (text, pen) in enumerate(lines):
-            painter.setPen(pen)
+            # On the highlight the class colours vanish (blue on blue): the highlight's text colour.
+            painter.setPen(option.palette.color(option.palette.ColorRole.HighlightedText) if selected else pen)
             painter.drawText(QRect(rect.left(), top + k * line, rect.width(), line),
                              Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, text)
         painter.restore()
 
     def sizeHint(self, option, index) -> QSize:
         return self.tile
+
+
+def tile_name(index, metrics, width: int) -> str:
+    """The tile's last line: the file name, or for a cell of a whole field its field and
+    number ("PA171697 #12"), elided in the middle but never losing the number."""
+    field = index.siblingAtColumn(COL_FIELD).data() or ""
+    head, sep, number = field.rpartition(" #")
+    if not (sep and number.isdigit()):
+        name = index.siblingAtColumn(COL_FILE).data() or ""
+        return metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
+    tail = f" #{number}"
+    room = max(0, width - metrics.horizontalAdvance(tail))
+    return metrics.elidedText(head, Qt.TextElideMode.ElideMiddle, room) + tail
 
 
 class ThumbnailDelegate(QStyledItemDelegate):

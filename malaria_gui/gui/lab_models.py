@@ -1,8 +1,11 @@
 """The lab models folder: models adapted to a lab's cells, kept beside the bundled one.
 
-Each lab model is ``NAME.keras`` with its card ``NAME.card.json`` in the user's application
-data folder (``QStandardPaths.AppDataLocation``/models), or in the folder named by
-``MALARIA_GUI_MODELS_DIR`` (tests point it at a temporary folder). Nothing here loads Keras:
+Each lab model is ``NAME.keras`` with its card ``NAME.card.json`` in the user's data folder
+(``QStandardPaths.GenericDataLocation``/malaria-gui/models: ``~/.local/share/malaria-gui/models``
+on Linux), or in the folder named by ``MALARIA_GUI_MODELS_DIR`` (tests point it at a temporary
+folder). Earlier versions wrote to ``AppDataLocation``/models, which is
+``.../malaria-gui/malaria-gui/models`` because the organisation and the application share
+the name; models found there are still listed, so no lab model is lost. Nothing here loads Keras:
 a file is checked by its structure (a .keras archive holds ``config.json`` and weights) and
 its card; the scoring process then loads it for real and says so if it cannot.
 """
@@ -18,6 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths
 
 from malaria_gui.engine.model import ModelError, read_card
+from malaria_gui.gui.settings import APPLICATION
 from malaria_gui.resources import card_path_for
 
 MODELS_DIR_ENV = "MALARIA_GUI_MODELS_DIR"
@@ -51,8 +55,18 @@ def models_dir() -> Path:
     override = os.environ.get(MODELS_DIR_ENV)
     if override:
         return Path(override)
+    # Not AppDataLocation: that is <data>/<organisation>/<application>, and both are "malaria-gui".
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return (Path(base) / APPLICATION if base else Path.home() / f".{APPLICATION}") / "models"
+
+
+def legacy_models_dirs() -> list[Path]:
+    """Folders earlier versions saved lab models in, still read (never written)."""
+    if os.environ.get(MODELS_DIR_ENV):
+        return []
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".malaria-gui") / "models"
+    old = Path(base) / "models" if base else None
+    return [old] if old is not None and old != models_dir() and old.is_dir() else []
 
 
 def describe(path: Path) -> LabModel:
@@ -65,14 +79,19 @@ def describe(path: Path) -> LabModel:
 
 
 def list_lab_models(folder: Path | None = None) -> list[LabModel]:
-    """The lab models in ``folder`` (default :func:`models_dir`), by name; temp files skipped."""
-    folder = models_dir() if folder is None else folder
-    try:
-        files = [p for p in folder.iterdir() if p.suffix.lower() == ".keras" and not p.name.startswith(".")
-                 and p.is_file()]
-    except OSError:
-        return []
-    return sorted((describe(p) for p in files), key=lambda m: m.label.casefold())
+    """The lab models in ``folder`` (default: :func:`models_dir`, then the folders of earlier
+    versions; a file name found in both is the newer folder's), by name; temp files skipped."""
+    folders = [folder] if folder is not None else [models_dir(), *legacy_models_dirs()]
+    files: dict[str, Path] = {}
+    for place in folders:
+        try:
+            found = [p for p in place.iterdir() if p.suffix.lower() == ".keras" and not p.name.startswith(".")
+                     and p.is_file()]
+        except OSError:
+            continue
+        for p in found:
+            files.setdefault(p.name.casefold(), p)
+    return sorted((describe(p) for p in files.values()), key=lambda m: m.label.casefold())
 
 
 def check_model_file(path: Path) -> dict:

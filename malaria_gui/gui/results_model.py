@@ -285,7 +285,7 @@ class ResultsModel(QAbstractTableModel):
         rows = sorted(range(len(self._paths)), key=self._order.__getitem__)
         return [
             Result(Path(self._paths[i]), None if math.isnan(self._p_list[i]) else self._p_list[i],
-                   self._errors[i], self._truth[i], self._warnings[i])
+                   self._errors[i], self._truth[i], self._warnings[i], self._cells[i], self._boxes[i])
             for i in rows
         ]
 

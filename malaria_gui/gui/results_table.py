@@ -58,6 +58,17 @@ class ResultsTable(QTableView):
                 results.cell(r) is not None for r in range(max(0, results.rowCount() - added), results.rowCount())):
             self.setColumnHidden(COL_FIELD, False)
             self.setColumnWidth(COL_FILE, min(self.columnWidth(COL_FILE), 140))  # the Field column names it too
+            self.updateGeometry()  # wider now: the splitter reads the new size hint
+
+    def sizeHint(self) -> QSize:
+        """Wide enough to show every column up to P(Parasitized): the window's splitter sizes
+        the table from this, and a call without its probability is half a call."""
+        hint = super().sizeHint()
+        hh = self.horizontalHeader()
+        end = max((hh.sectionPosition(c) + hh.sectionSize(c) for c in (COL_CONFIDENCE, COL_PREDICTION)
+                   if not self.isColumnHidden(c)), default=0)
+        frame = 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width() + 4
+        return QSize(max(hint.width(), end + frame), hint.height())
 
     def set_thumb_size(self, px: int) -> None:
         """Rows tall enough for ``px`` thumbnails (scaled from the scoring process's 128 px)."""
@@ -66,6 +77,7 @@ class ResultsTable(QTableView):
         # the Note column's warning, keep the small icon size.)
         self.verticalHeader().setDefaultSectionSize(px + 6)
         self.setColumnWidth(COL_IMAGE, px + 12)
+        self.updateGeometry()
 
     @staticmethod
     def warm_up() -> None:

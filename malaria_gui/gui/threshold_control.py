@@ -5,11 +5,17 @@ session's threshold for this session (which relabels every row without running t
 again); the session's ``threshold_changed`` keeps both controls in step, whoever changed it.
 A threshold other than the model card's is marked beside the slider ("custom - card: 0.676",
 or "kept for this model" once pinned), with buttons to keep it for this model or to reset it.
+
+Typing in the box applies the value when typing is done (Enter, Tab, leaving the box; the
+arrows at once): "0.66" typed over the old value must not pass through 0 on its first key and
+call every cell Parasitized. The marker and the buttons keep their room while hidden, so
+nothing moves when they appear: a click aimed at the box never lands on Reset.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from malaria_gui.gui.session import Session
@@ -32,11 +38,17 @@ class ThresholdControl(QWidget):
         self.spin.setRange(0.0, 1.0)
         self.spin.setDecimals(3)
         self.spin.setSingleStep(0.01)
+        self.spin.setKeyboardTracking(False)  # valueChanged once typing is finished, not per key
         layout.addWidget(self.slider, 2)
         layout.addWidget(self.spin)
         self.marker = QLabel("")
         self.marker.setObjectName("threshold_marker")
         self.marker.setStyleSheet("color: #c0392b; font-weight: bold;")
+        font = self.marker.font()
+        font.setBold(True)
+        metrics = QFontMetrics(font)
+        self.marker.setMinimumWidth(8 + max(metrics.horizontalAdvance(f"{text} \N{EM DASH} card: 0.000")
+                                            for text in ("custom", "kept for this model")))
         layout.addWidget(self.marker)
         self.keep_button = QPushButton("Keep for this model")
         self.keep_button.setObjectName("keep_threshold")
@@ -48,6 +60,10 @@ class ThresholdControl(QWidget):
         self.reset_button.setToolTip("Reset to the model's threshold (from its card)")
         self.reset_button.clicked.connect(session.reset_threshold)
         layout.addWidget(self.reset_button)
+        for widget in (self.marker, self.keep_button, self.reset_button):
+            policy = widget.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)  # hidden, it keeps its room: nothing shifts
+            widget.setSizePolicy(policy)
         self._show(session.threshold)
         self.slider.valueChanged.connect(lambda v: session.set_threshold(v / SLIDER_STEPS))
         self.spin.valueChanged.connect(session.set_threshold)
