@@ -222,10 +222,12 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
                 date: datetime | None = None, title: str = "Malaria cell screening report",
                 fields: Sequence | None = None,
                 field_images: Mapping[str, tuple[int, int, bytes]] | None = None,
-                corrected: Sequence[bool] | None = None) -> str:
+                corrected: Sequence[bool] | None = None, in_matrix: Sequence[bool] | None = None) -> str:
     """The report as a string: summary, matrix and metrics (labelled input), whole fields
     (``fields``: engine FieldResults; ``field_images``: display copies by path), per-file table.
-    ``corrected`` (one flag per result) adds a last column marking the reviewer's labels."""
+    ``corrected`` (one flag per result) adds a last column marking the reviewer's labels;
+    ``in_matrix`` (likewise) says which results belong to the labelled set the matrix and
+    metrics describe (reviewed calls on field cells are not a random sample: left out)."""
     e = html.escape
     date = date or datetime.now()
     counts = count_classes([r.p_parasitized for r in results], threshold)
@@ -244,7 +246,8 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         f"<tr><th>Not single cells</th><td>{sum(1 for r in results if r.warning)}</td></tr>",
         "</table>",
     ]
-    metrics = metrics_for_results(results, threshold)
+    labelled = results if in_matrix is None else [r for r, keep in zip(results, in_matrix) if keep]
+    metrics = metrics_for_results(labelled, threshold)
     if metrics is not None:
         png = base64.b64encode(confusion_png(metrics)).decode("ascii")
         rows = f"<tr><th>Labelled cells</th><td>{metrics.n}</td></tr>" + "".join(
@@ -287,8 +290,8 @@ def write_report(path: str | os.PathLike[str], results: Sequence[Result], thresh
                  model_name: str, model_version: str, date: datetime | None = None,
                  fields: Sequence | None = None,
                  field_images: Mapping[str, tuple[int, int, bytes]] | None = None,
-                 corrected: Sequence[bool] | None = None) -> None:
+                 corrected: Sequence[bool] | None = None, in_matrix: Sequence[bool] | None = None) -> None:
     """Write the report atomically: a reader sees the old file or the whole new one."""
     text = report_html(results, threshold, model_name=model_name, model_version=model_version, date=date,
-                       fields=fields, field_images=field_images, corrected=corrected)
+                       fields=fields, field_images=field_images, corrected=corrected, in_matrix=in_matrix)
     atomic_write(path, text.encode("utf-8"))

@@ -289,6 +289,11 @@ class ResultsModel(QAbstractTableModel):
             for i in rows
         ]
 
+    def matrix_flags(self) -> list[bool]:
+        """Whether each row enters the confusion matrix (:meth:`in_matrix`), in the order of :meth:`results`."""
+        rows = sorted(range(len(self._paths)), key=self._order.__getitem__)
+        return [self.in_matrix(i) for i in rows]
+
     def corrected_flags(self) -> list[bool]:
         """Whether each row's truth is a reviewer's, in the order of :meth:`results`."""
         rows = sorted(range(len(self._paths)), key=self._order.__getitem__)

@@ -604,4 +604,4 @@ class Session(QObject):
         write_report(path, self.results.results(), self.threshold,
                      model_name=info.name if info else "no model", model_version=info.version if info else "",
                      date=datetime.now(), fields=self.results.field_results(), field_images=images,
-                     corrected=self.results.corrected_flags())
+                     corrected=self.results.corrected_flags(), in_matrix=self.results.matrix_flags())

@@ -208,6 +208,19 @@ def test_without_labelled_folders_reviewed_cells_give_no_matrix(qtbot, tmp_path)
     assert session.metrics is None  # no "Accuracy / Specificity 0.0%" from two reviewed calls
     assert session.current_metrics() is None
     assert "Reviewed field cells" in summary.text()
+    # The report says the same: no matrix or metrics made of the reviewed calls.
+    session.export_report(tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    assert "Labelled cells" not in html and "Specificity" not in html
+
+
+def test_the_report_matrix_holds_the_labelled_files_only(qtbot, tmp_path):
+    session, _field = fed(qtbot, tmp_path)
+    session.set_truth([row_of_cell(session, 1)], P)
+    session.set_truth([row_of_cell(session, 4)], U)
+    session.export_report(tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    assert "<tr><th>Labelled cells</th><td>2</td></tr>" in html  # the two files, not the reviewed field cells
 
 
 # ---- the window -----------------------------------------------------------------------------
