@@ -49,38 +49,78 @@ class Classifier:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """P(Parasitized) for a (N, S, S, 3) ``uint8`` batch from :func:`preprocess_batch`."""
+        return self.predict_with_features(batch)[0]
+
+    def predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """P(Parasitized) and the penultimate features (what engine/ood.py compares) of a
+        batch, from one forward pass; features are None for a network without them."""
         if len(batch) == 0:
-            return np.empty((0,), dtype=np.float32)
-        forward = self._forward or self.model.predict_on_batch
-        out = np.asarray(forward(batch), dtype=np.float32).reshape(len(batch))
+            return np.empty((0,), dtype=np.float32), None
+        if self._forward is None:
+            self._forward = _plain_forward(self.model)
+        out, feats = self._forward(batch)
         # The network outputs P(class 1) = P(Uninfected); see labels.py.
-        return 1.0 - out
+        return 1.0 - np.asarray(out, dtype=np.float32).reshape(len(batch)), feats
 
 
 MAX_BATCH = 256
 
 
+def _two_outputs(model):
+    """The network with a second output, its last layer's input (the pooled features the
+    out-of-distribution check describes), or None when that cannot be built."""
+    import keras
+
+    try:
+        return keras.Model(model.inputs, [model.outputs[0], model.layers[-1].input])
+    except Exception:  # a network without a single last layer: P alone
+        return None
+
+
+def _plain_forward(model):
+    """Any backend: one ``predict_on_batch`` per batch, of both outputs where there are two."""
+    dual = _two_outputs(model)
+    if dual is None:
+        return lambda batch: (model.predict_on_batch(batch), None)
+
+    def forward(batch: np.ndarray):
+        out, feats = dual.predict_on_batch(batch)
+        return out, np.asarray(feats, dtype=np.float64)
+
+    return forward
+
+
 def _compiled_forward(model, size: int):
     """On JAX, one compiled XLA program per padded batch size (powers of two up to
     ``MAX_BATCH``): ~2.5x faster than ``predict_on_batch``, whose per-call set-up costs as
-    much as a small batch, and a few shapes keep recompiling (~0.3 s each) rare."""
+    much as a small batch, and a few shapes keep recompiling (~0.3 s each) rare. The program
+    returns P and the penultimate features together: the features cost nothing extra (the
+    network computes them anyway), so the out-of-distribution check needs no second pass."""
     import keras
 
     if keras.backend.backend() != "jax":
         return None
     import jax
 
-    program = jax.jit(lambda x: model(x, training=False))
+    dual = _two_outputs(model)
+    if dual is None:
+        program = jax.jit(lambda x: (model(x, training=False), None))
+    else:
+        program = jax.jit(lambda x: tuple(dual(x, training=False)))
 
-    def forward(batch: np.ndarray) -> np.ndarray:
-        outs = []
+    def forward(batch: np.ndarray):
+        outs, feats = [], []
         for start in range(0, len(batch), MAX_BATCH):
             part = batch[start:start + MAX_BATCH]
             padded = min(MAX_BATCH, max(16, 1 << (len(part) - 1).bit_length()))
             if padded != len(part):
                 part = np.concatenate([part, np.zeros((padded - len(part), *part.shape[1:]), part.dtype)])
-            outs.append(np.asarray(program(part))[: min(MAX_BATCH, len(batch) - start)])
-        return np.concatenate(outs)
+            out, feat = program(part)
+            n = min(MAX_BATCH, len(batch) - start)
+            outs.append(np.asarray(out)[:n])
+            if feat is not None:
+                feats.append(np.asarray(feat, dtype=np.float64)[:n])
+        return np.concatenate(outs), (np.concatenate(feats) if feats else None)
 
     # Compile the full-batch program now, while the model loads, not in the first batch.
     forward(np.zeros((MAX_BATCH, size, size, 3), np.uint8))

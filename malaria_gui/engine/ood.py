@@ -4,18 +4,18 @@ A model's card stores a compact description of its training (or adaptation) cell
 statistics per cell (mean, spread and darkest pixels of the cell, the share of the frame it
 fills) with their covariance, and the network's penultimate features (the pooled activations
 the last layer reads) reduced by PCA, each with how far the training cells themselves lie
-from their centre. After a run, a sample of the scored cells is described the same way; when
-their median distance is several times the training cells' own, the model is being asked
-about cells unlike those it learned from, and its probabilities deserve less trust.
+from their centre. While a run is scored, a bounded uniform sample of its cells
+(:class:`OODSample`, filled from the decoded batches and the same forward pass that gives
+the probabilities: no file is read twice) is described the same way; when their median
+distance is several times the training cells' own, the model is being asked about cells
+unlike those it learned from, and its probabilities deserve less trust.
 The network was trained to ignore stain and framing, so its features alone hardly move
 under another lab's look; the colour statistics do.
 """
 
 from __future__ import annotations
 
-import random
 import weakref
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +33,7 @@ MIN_CELLS = 20  # below this a run's median says too little to warn about
 # put the *same* lab's other patients at a colour ratio of 40 (features 7.4). Such cards keep
 # their description (a later, larger adaptation may replace it) but never warn.
 MIN_DESCRIBED = 1000
-SAMPLE = 512  # cells re-read after a run: ~0.3 s of decoding and features
+SAMPLE = 512  # cells a run keeps for the check (10 colour figures and ~20-100 features each)
 WARNING = ("these cells look unlike the cells this model was trained on: "
            "check a labelled sample, or adapt the model")
 
@@ -175,38 +175,88 @@ class OODCheck:
 
 def compare(desc: dict, batch: np.ndarray, model) -> OODCheck:
     """How far a run's cells (a preprocessed batch) lie from the described training cells."""
-    colour = _colour_distances(desc["colour"], colour_stats(batch))
-    feats = _distances(desc["features"], features(model, batch))
+    return compare_stats(desc, colour_stats(batch), features(model, batch))
+
+
+def compare_stats(desc: dict, colour: np.ndarray, feats: np.ndarray) -> OODCheck:
+    """As :func:`compare`, from cells' colour statistics and penultimate features, row for row."""
+    colour = _colour_distances(desc["colour"], colour)
+    feats = _distances(desc["features"], feats)
     return OODCheck(
-        cells=int(len(batch)),
-        colour_ratio=float(np.median(colour) / desc["colour"]["reference_median"]) if len(batch) else 0.0,
-        feature_ratio=float(np.median(feats) / desc["features"]["reference_median"]) if len(batch) else 0.0,
+        cells=int(len(colour)),
+        colour_ratio=float(np.median(colour) / desc["colour"]["reference_median"]) if len(colour) else 0.0,
+        feature_ratio=float(np.median(feats) / desc["features"]["reference_median"]) if len(feats) else 0.0,
         colour_factor=float(desc["colour"].get("factor", COLOUR_FACTOR)),
         feature_factor=float(desc["features"].get("factor", FEATURE_FACTOR)),
     )
 
 
-def check_results(results: Sequence, classifier, *, sample: int = SAMPLE, seed: int = 0) -> OODCheck | None:
-    """After a run: re-read up to ``sample`` scored cells and compare them with the card's
-    description. None when the card has none, or one of fewer than MIN_DESCRIBED cells (a lab
-    model adapted on ~100 cells), or too few cells were scored. Never raises for
-    a file (one that cannot be read again is simply left out of the sample)."""
-    from malaria_gui.engine.scorer import load_for_model
+def usable_description(card: dict) -> dict | None:
+    """The card's description when it is one to judge by (MIN_DESCRIBED cells or more), else None."""
+    desc = card.get(OOD_KEY)
+    if not isinstance(desc, dict) or "colour" not in desc or desc.get("cells", 0) < MIN_DESCRIBED:
+        return None
+    return desc
 
-    desc = classifier.card.get(OOD_KEY)
-    scored = [r.path for r in results if getattr(r, "p_parasitized", None) is not None]
-    if (not isinstance(desc, dict) or "colour" not in desc or desc.get("cells", 0) < MIN_DESCRIBED
-            or len(scored) < MIN_CELLS):
-        return None
-    if len(scored) > sample:
-        scored = random.Random(seed).sample(scored, sample)
-    size = classifier.input_size
-    batch = []
-    for path in scored:
-        try:
-            batch.append(load_for_model(path, size))
-        except Exception:  # the run already reported it; the check just uses fewer cells
-            continue
-    if len(batch) < MIN_CELLS:
-        return None
-    return compare(desc, np.stack(batch), classifier.model)
+
+class OODSample:
+    """A uniform sample of at most ``size`` of a run's scored cells, kept while it is scored.
+
+    Reservoir sampling (Algorithm R): every cell offered has the same chance to be in the
+    sample, however many there are, and memory stays at ``size`` rows. Only the cells that
+    enter the sample get their colour statistics computed (all of the first ``size``, then
+    ever fewer), from the prepared pixels the model is given; their features come from the
+    same forward pass (:meth:`Classifier.predict_with_features`). Not thread-safe: the
+    scorer's consuming thread alone adds to it.
+    """
+
+    def __init__(self, size: int = SAMPLE, seed: int = 0) -> None:
+        self.size = int(size)
+        self.seen = 0  # cells offered so far
+        self._rng = np.random.default_rng(seed)
+        self._colour: np.ndarray | None = None
+        self._features: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return min(self.seen, self.size) if self._colour is not None else 0
+
+    @property
+    def colour(self) -> np.ndarray:
+        """The sampled cells' colour statistics (:func:`colour_stats`), one row per cell."""
+        return self._colour[: len(self)] if self._colour is not None else np.empty((0, 10))
+
+    @property
+    def features(self) -> np.ndarray:
+        """The sampled cells' penultimate features, row for row with :attr:`colour`."""
+        return self._features[: len(self)] if self._features is not None else np.empty((0, 0))
+
+    def add(self, batch: np.ndarray, feats: np.ndarray | None) -> None:
+        """Offer a batch of prepared cells (N, S, S, 3) with their features (N, F), row for row."""
+        n = len(batch)
+        if n == 0 or feats is None or len(feats) != n:
+            return
+        t = self.seen + np.arange(n)
+        slot = t.copy()
+        late = t >= self.size
+        if late.any():
+            slot[late] = self._rng.integers(0, t[late] + 1)
+        rows = np.flatnonzero(slot < self.size)
+        # Two rows of one batch drawn into the same slot: the later one stays, as one by one.
+        _, last = np.unique(slot[rows][::-1], return_index=True)
+        rows = rows[::-1][last]
+        if rows.size:
+            if self._colour is None:
+                self._colour = np.zeros((self.size, 10))
+                self._features = np.zeros((self.size, feats.shape[1]))
+            self._colour[slot[rows]] = colour_stats(batch[rows])
+            self._features[slot[rows]] = feats[rows]
+        self.seen += n
+
+    def check(self, card: dict) -> OODCheck | None:
+        """The sample against a model card's description; None when the card has none to judge
+        by (see :func:`usable_description`) or fewer than MIN_CELLS cells were scored."""
+        desc = usable_description(card)
+        n = len(self)
+        if desc is None or n < MIN_CELLS:
+            return None
+        return compare_stats(desc, self.colour, self.features)
