@@ -90,6 +90,43 @@ def _plain_forward(model):
     return forward
 
 
+XLA_CACHE_ENV = "MALARIA_GUI_XLA_CACHE"  # a folder for compiled programs, or "0" for none
+
+
+def _xla_cache_dir() -> Path | None:
+    """Where compiled XLA programs are kept between runs: the user's cache folder."""
+    value = os.environ.get(XLA_CACHE_ENV, "")
+    if value.lower() in ("0", "off", "no", "false"):
+        return None
+    if value:
+        return Path(value)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "malaria-gui" / "xla"
+
+
+def _use_compilation_cache() -> None:
+    """JAX's persistent compilation cache: a later run loads the forward programs from disk
+    instead of compiling them again. Every program is kept (ours compile in well under a
+    second, below JAX's default threshold). An unwritable folder only means no cache."""
+    import jax
+
+    folder = _xla_cache_dir()
+    if folder is None or jax.config.jax_compilation_cache_dir:
+        return  # switched off, or the user chose a folder for JAX already
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
 def _compiled_forward(model, size: int):
     """On JAX, one compiled XLA program per padded batch size (powers of two up to
     ``MAX_BATCH``): ~2.5x faster than ``predict_on_batch``, whose per-call set-up costs as
@@ -128,20 +165,27 @@ def _compiled_forward(model, size: int):
 
 
 def _import_keras():
-    """Import Keras without letting it import scikit-learn for its scikit-learn wrappers
-    (unused here): 2.3 s of a ~4 s import, paid before the first cell could be scored.
-    scikit-learn stays importable afterwards (the metrics import it when they need it)."""
-    if "keras" in sys.modules or "sklearn" in sys.modules:
+    """Import Keras without letting it import scikit-learn (for its scikit-learn wrappers) or
+    matplotlib (for its plotting helpers), both unused here: 2.3 s and 0.5 s of the import,
+    paid before the first cell could be scored. Both stay importable afterwards (the metrics
+    and the plots import them when they need them)."""
+    if "keras" in sys.modules:
         import keras
 
         return keras
-    sys.modules["sklearn"] = None  # makes `import sklearn` raise ImportError, which Keras allows
+    blocked = [name for name in _NOT_FOR_KERAS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # makes `import name` raise ImportError, which Keras allows
     try:
         import keras
     finally:
-        if sys.modules.get("sklearn", 0) is None:
-            del sys.modules["sklearn"]
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
     return keras
+
+
+_NOT_FOR_KERAS = ("sklearn", "matplotlib")
 
 
 def _load_keras_model(path: Path):
@@ -153,6 +197,7 @@ def _load_keras_model(path: Path):
 
     keras = _import_keras()
     if keras.backend.backend() == "jax":
+        _use_compilation_cache()  # before anything compiles: JAX decides on its cache once
         try:
             with zipfile.ZipFile(path) as archive:
                 config = json.loads(archive.read("config.json"))
