@@ -75,21 +75,29 @@ def colour_stats(batch: np.ndarray) -> np.ndarray:
     """Per cell: mean and spread of R, G, B over the cell (pixels brighter than the black
     mask), the darkest 5% of it (stained parasites, nuclei), and the share of the frame it
     fills. The network is trained to ignore stain and framing, so its features hardly move
-    under them; these do."""
+    under them; these do.
+
+    Sums over a cell's pixels are matrix products and its grey levels (R + G + B, which
+    orders pixels as their mean does) small integers: ~10x faster than reducing float
+    arrays along the colour axis, which the scoring pass could not afford."""
     n = len(batch)
-    x = batch.reshape(n, -1, 3).astype(np.float32)
-    mask = x.max(axis=2) >= 12
+    x = batch.reshape(n, -1, 3)
+    pixels = x.shape[1]
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    mask = np.maximum(np.maximum(r, g), b) >= 12
     mask[mask.sum(axis=1) < 8] = True  # an all-dark image: use every pixel
-    count = mask.sum(axis=1, keepdims=True)
-    w = mask[..., None]
-    mean = (x * w).sum(axis=1) / count
-    std = np.sqrt(np.maximum((x * x * w).sum(axis=1) / count - mean ** 2, 0.0))
-    grey = np.where(mask, x.mean(axis=2), np.inf)
-    ranked = np.sort(grey, axis=1)
-    k = np.maximum(1, (0.05 * count[:, 0]).astype(int)) - 1
-    dark = (grey <= ranked[np.arange(n), k][:, None])[..., None]
-    darkest = (x * dark).sum(axis=1) / dark.sum(axis=1)
-    return np.concatenate([mean, std, darkest, 100.0 * count / x.shape[1]], axis=1).astype(np.float64)
+    count = mask.sum(axis=1)
+    xf = x.astype(np.float32)
+    weights = mask.astype(np.float32)[:, None, :]
+    mean = np.matmul(weights, xf)[:, 0].astype(np.float64) / count[:, None]
+    square = np.matmul(weights, xf * xf)[:, 0].astype(np.float64) / count[:, None]
+    std = np.sqrt(np.maximum(square - mean ** 2, 0.0))
+    grey = r.astype(np.int16) + g + b
+    ranked = np.sort(np.where(mask, grey, np.int16(1000)), axis=1)
+    k = np.maximum(1, (0.05 * count).astype(int)) - 1  # the k-th darkest pixel (from 0) sets the cut
+    dark = mask & (grey <= ranked[np.arange(n), k][:, None])
+    darkest = np.matmul(dark.astype(np.float32)[:, None, :], xf)[:, 0].astype(np.float64) / dark.sum(axis=1)[:, None]
+    return np.concatenate([mean, std, darkest, 100.0 * count[:, None] / pixels], axis=1)
 
 
 def _colour_distances(desc: dict, stats: np.ndarray) -> np.ndarray:
