@@ -102,7 +102,7 @@ class Score:
 class CheckOOD:
     """Compare the cells scored since the last check with the model's training cells. A job of
     its own, sent once the queue is empty; it reads no file (the scoring pass kept a sample of
-    the cells' statistics, engine/ood.py OODSample), so it costs milliseconds."""
+    the cells' pixels and features, engine/ood.py OODSample), so it costs ~50 ms."""
 
     generation: int
 
