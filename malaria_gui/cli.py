@@ -332,7 +332,7 @@ def classify(args: argparse.Namespace) -> int:
                   "(or add --force to replace it)", file=sys.stderr)
             return EXIT_USAGE
     try:
-        classifier = load_classifier(args.model)
+        classifier = load_classifier(args.model, first_batch=min(len(items), args.batch_size))
     except ModelError as exc:
         print(f"malaria-gui classify: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

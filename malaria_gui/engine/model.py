@@ -127,7 +127,7 @@ def _use_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def _compiled_forward(model, size: int):
+def _compiled_forward(model, size: int, warm: int = MAX_BATCH):
     """On JAX, one compiled XLA program per padded batch size (powers of two up to
     ``MAX_BATCH``): ~2.5x faster than ``predict_on_batch``, whose per-call set-up costs as
     much as a small batch, and a few shapes keep recompiling (~0.3 s each) rare. The program
@@ -159,8 +159,9 @@ def _compiled_forward(model, size: int):
                 feats.append(np.asarray(feat, dtype=np.float64)[:n])
         return np.concatenate(outs), (np.concatenate(feats) if feats else None)
 
-    # Compile the full-batch program now, while the model loads, not in the first batch.
-    forward(np.zeros((MAX_BATCH, size, size, 3), np.uint8))
+    # Compile the program of the first batch now, while the model loads, not in that batch.
+    if warm > 0:
+        forward(np.zeros((min(warm, MAX_BATCH), size, size, 3), np.uint8))
     return forward
 
 
@@ -243,8 +244,10 @@ def read_card(model_path: str | os.PathLike[str]) -> dict:
     return card
 
 
-def load_classifier(path: str | os.PathLike[str] | None = None) -> Classifier:
-    """Load a model (the bundled one by default) with Keras' safe mode on."""
+def load_classifier(path: str | os.PathLike[str] | None = None, *, first_batch: int = MAX_BATCH) -> Classifier:
+    """Load a model (the bundled one by default) with Keras' safe mode on. On JAX the program
+    for a batch of ``first_batch`` cells is compiled (or read from the cache) during the load:
+    ``classify`` of a few files need not compile the full-batch one (0: none)."""
     path = Path(path) if path is not None else default_model_path()
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
@@ -260,4 +263,4 @@ def load_classifier(path: str | os.PathLike[str] | None = None) -> Classifier:
     if not out_shape or len(out_shape) != 2 or out_shape[1] != 1:
         # One sigmoid unit, P(Uninfected); anything else would be misread as a probability.
         raise ModelError(f"{path.name} is not a cell classifier (output shape {out_shape}, expected one unit)")
-    return Classifier(model=model, card=card, path=path, _forward=_compiled_forward(model, shape[1]))
+    return Classifier(model=model, card=card, path=path, _forward=_compiled_forward(model, shape[1], first_batch))
