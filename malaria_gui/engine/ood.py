@@ -249,6 +249,9 @@ class OODSample:
         n = len(batch)
         if n == 0 or feats is None or len(feats) != n:
             return
+        if self._pixels is not None and (batch.shape[1:] != self._pixels.shape[1:]
+                                         or feats.shape[1:] != self._features.shape[1:]):
+            return  # another model's cells: they cannot join this sample
         t = self.seen + np.arange(n)
         slot = t.copy()
         late = t >= self.size

@@ -253,6 +253,7 @@ class Service:
             self.send(ModelFailed(str(exc)))
             return
         self.classifier = classifier
+        self.unchecked = (None, None)  # a sample of another model's features says nothing of this one
         # JAX and Keras leave many long-lived objects; freezing them out of the collector
         # keeps every later collection short.
         gc.collect()
