@@ -11,6 +11,13 @@ the event loop runs with the main window shown, and ``first-result <epoch s>`` w
 image given has been scored, then quits (malaria_gui/cli.py). The headless figure is the wall
 time of ``classify`` on one image, start to exit. Without a bundled model a tiny untrained one
 is made (same Keras loading path, smaller weights: the real model loads somewhat slower).
+
+Each program's runs share one throw-away home, so the first run starts with an empty
+compilation cache and the later ones find the programs the first compiled (the "first" and
+"median" columns); ``--no-xla-cache`` measures without it (MALARIA_GUI_XLA_CACHE=0).
+The steps line splits one ``classify``-like start in the same process: importing the
+package's engine, importing Keras, loading the model (with compiling), the first image.
+The source program runs the malaria_gui found from the current folder (printed).
 """
 
 from __future__ import annotations
@@ -86,6 +93,27 @@ def time_classify(cmd: list[str], image: Path, model: Path, env: dict[str, str],
     return elapsed
 
 
+STEPS = """
+import time; t0 = time.perf_counter()
+import malaria_gui, numpy as np
+from malaria_gui.engine import model, scorer, export, metrics, ood; t1 = time.perf_counter()
+(getattr(model, "_import_keras", None) or (lambda: __import__("keras")))(); t2 = time.perf_counter()
+clf = model.load_classifier(__import__("sys").argv[1]); t3 = time.perf_counter()
+clf.predict(np.zeros((1, clf.input_size, clf.input_size, 3), np.uint8)); t4 = time.perf_counter()
+print(malaria_gui.__file__, t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+"""
+
+
+def time_steps(python: str, model: Path, env: dict[str, str]) -> list[float] | None:
+    proc = subprocess.run([python, "-c", STEPS, str(model)], env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        print(f"  steps failed: {proc.stderr.strip()[-300:]}")
+        return None
+    where, *figures = proc.stdout.split()[-5:]
+    print(f"  (malaria_gui from {where})")
+    return [float(x) for x in figures]
+
+
 def fmt(values: list[float]) -> str:
     ok = [v for v in values if v == v]
     if not ok:
@@ -101,6 +129,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=120, help="per GUI launch, seconds")
     parser.add_argument("--only", choices=("frozen", "source"), help="measure one program only")
+    parser.add_argument("--no-xla-cache", action="store_true", help="no persistent compilation cache")
     args = parser.parse_args()
 
     programs = {"source": [sys.executable, "-m", "malaria_gui"], "frozen": [str(args.exe)]}
@@ -114,6 +143,8 @@ def main() -> int:
         work = Path(tmp)
         image, model = make_inputs(work, args.model)
         env = clean_env(work / "home")
+        if args.no_xla_cache:
+            env["MALARIA_GUI_XLA_CACHE"] = "0"
         print(f"model {model}; {args.runs} runs each; {os.cpu_count()} CPUs; offscreen Qt")
         for name, cmd in programs.items():
             shown, first = [], []
@@ -126,6 +157,13 @@ def main() -> int:
             print(f"  window visible           {fmt(shown)}   (target < 2 s)")
             print(f"  GUI: first image scored  {fmt(first)}")
             print(f"  CLI: classify 1 image    {fmt(headless)}   (launch to exit)")
+            if name == "source":
+                steps = [time_steps(sys.executable, model, env) for _ in range(args.runs)]
+                steps = [s for s in steps if s]
+                if steps:
+                    med = [statistics.median(col) for col in zip(*steps)]
+                    print("  steps (median): engine imports {:.2f} s, Keras import {:.2f} s, model load and "
+                          "compile {:.2f} s, first image {:.2f} s".format(*med))
 
     if "frozen" in programs:
         bundle = args.exe.parent

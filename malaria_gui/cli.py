@@ -321,7 +321,7 @@ def classify(args: argparse.Namespace) -> int:
     from malaria_gui.engine.export import csv_target_problem, model_label, write_csv
     from malaria_gui.engine.metrics import format_metrics, metrics_for_results
     from malaria_gui.engine.model import ModelError, load_classifier
-    from malaria_gui.engine.ood import check_results
+    from malaria_gui.engine.ood import OODSample
     from malaria_gui.engine.scorer import score
 
     missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]
@@ -346,7 +346,7 @@ def classify(args: argparse.Namespace) -> int:
                   "(or add --force to replace it)", file=sys.stderr)
             return EXIT_USAGE
     try:
-        classifier = load_classifier(args.model)
+        classifier = load_classifier(args.model, first_batch=min(len(items), args.batch_size))
     except ModelError as exc:
         print(f"malaria-gui classify: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -355,6 +355,7 @@ def classify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     results = []
+    sample = OODSample()  # filled by the scoring pass: the out-of-distribution check reads no file again
     cancel = threading.Event()
     bar = None
     # From here Ctrl+C only sets ``cancel``: the scorer stops at its next poll and nothing
@@ -368,7 +369,7 @@ def classify(args: argparse.Namespace) -> int:
             except (OSError, ValueError):
                 pass
         bar = tqdm(total=len(items), unit="img", file=sys.stderr, disable=True if args.quiet else None, leave=False)
-        for chunk in score(items, classifier, batch_size=args.batch_size, cancel=cancel):
+        for chunk in score(items, classifier, batch_size=args.batch_size, cancel=cancel, ood=sample):
             results.extend(chunk)
             bar.update(len(chunk))
     except KeyboardInterrupt:
@@ -397,7 +398,7 @@ def classify(args: argparse.Namespace) -> int:
         if metrics is not None:
             print()
             print(format_metrics(metrics))
-        ood_check = check_results(results, classifier)
+        ood_check = sample.check(classifier.card)
         if ood_check is not None and ood_check.unlike:
             print(f"\nwarning: {ood_check.message()}")
         if args.csv is not None and write_error is None:

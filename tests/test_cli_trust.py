@@ -123,7 +123,7 @@ def test_closed_stdout_keeps_the_csv_and_shows_no_traceback(tmp_path, tiny_model
 def test_ctrl_c_while_loading_the_model_exits_130_in_one_line(tmp_path, tiny_model_path, capsys, monkeypatch):
     from malaria_gui.engine import model
 
-    def interrupted_load(path=None):
+    def interrupted_load(path=None, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(model, "load_classifier", interrupted_load)

@@ -114,3 +114,12 @@ def test_auc_can_be_left_out_and_nothing_else_changes():
     full, quick = compute_metrics(TRUTH, PROBS, 0.5), compute_metrics(TRUTH, PROBS, 0.5, auc=False)
     assert quick.roc_auc is None and full.roc_auc is not None
     assert {**quick.as_dict(), "roc_auc": full.roc_auc} == full.as_dict()
+
+
+def test_roc_auc_is_scikit_learns_with_many_tied_scores():
+    """Computed without importing scikit-learn (a second of every labelled classify run)."""
+    rng = np.random.default_rng(7)
+    truth = rng.choice(CLASS_NAMES, size=2000)
+    probs = np.round(np.clip(rng.normal(np.where(truth == P, 0.6, 0.4), 0.25), 0, 1), 1)  # 11 values: ties everywhere
+    m = compute_metrics(list(truth), probs, threshold=0.5)
+    assert m.roc_auc == pytest.approx(skm.roc_auc_score(truth == P, probs), abs=1e-12)

@@ -134,11 +134,7 @@ def compute_metrics(
     f1 = _ratio(2 * tp, 2 * tp + fp + fn)
     roc_auc = None
     if auc and 0 < y_true.sum() < len(y_true):
-        # scikit-learn takes two seconds to import: only when first needed, so the window
-        # can appear at once (the GUI's worker imports it in the background).
-        from sklearn.metrics import roc_auc_score
-
-        roc_auc = float(roc_auc_score(y_true, p))
+        roc_auc = _roc_auc(y_true, p)
     return Metrics(
         confusion=((tp, fn), (fp, tn)),
         n=len(p),
@@ -150,6 +146,17 @@ def compute_metrics(
         roc_auc=roc_auc,
         threshold=float(threshold),
     )
+
+
+def _roc_auc(y_true: np.ndarray, p: np.ndarray) -> float:
+    """The area under the ROC curve as the Mann-Whitney statistic (tied scores count half),
+    which is what sklearn.metrics.roc_auc_score computes (the tests compare the two), without
+    importing scikit-learn: 1-2 s of a labelled ``classify`` run."""
+    _, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # the average 1-based rank of each score
+    n_pos = int(y_true.sum())
+    n_neg = len(y_true) - n_pos
+    return float((ranks[y_true].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def metrics_for_results(results, threshold: float) -> Metrics | None:

@@ -58,59 +58,144 @@ class Classifier:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """P(Parasitized) for a (N, S, S, 3) ``uint8`` batch from :func:`preprocess_batch`."""
+        return self.predict_with_features(batch)[0]
+
+    def predict_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """P(Parasitized) and the penultimate features (what engine/ood.py compares) of a
+        batch, from one forward pass; features are None for a network without them."""
         if len(batch) == 0:
-            return np.empty((0,), dtype=np.float32)
-        forward = self._forward or self.model.predict_on_batch
-        out = np.asarray(forward(batch), dtype=np.float32).reshape(len(batch))
+            return np.empty((0,), dtype=np.float32), None
+        if self._forward is None:
+            self._forward = _plain_forward(self.model)
+        out, feats = self._forward(batch)
         # The network outputs P(class 1) = P(Uninfected); see labels.py.
-        return 1.0 - out
+        return 1.0 - np.asarray(out, dtype=np.float32).reshape(len(batch)), feats
 
 
 MAX_BATCH = 256
 
 
-def _compiled_forward(model, size: int):
+def _two_outputs(model):
+    """The network with a second output, its last layer's input (the pooled features the
+    out-of-distribution check describes), or None when that cannot be built."""
+    import keras
+
+    try:
+        return keras.Model(model.inputs, [model.outputs[0], model.layers[-1].input])
+    except Exception:  # a network without a single last layer: P alone
+        return None
+
+
+def _plain_forward(model):
+    """Any backend: one ``predict_on_batch`` per batch, of both outputs where there are two."""
+    dual = _two_outputs(model)
+    if dual is None:
+        return lambda batch: (model.predict_on_batch(batch), None)
+
+    def forward(batch: np.ndarray):
+        out, feats = dual.predict_on_batch(batch)
+        return out, np.asarray(feats, dtype=np.float64)
+
+    return forward
+
+
+XLA_CACHE_ENV = "MALARIA_GUI_XLA_CACHE"  # a folder for compiled programs, or "0" for none
+
+
+def _xla_cache_dir() -> Path | None:
+    """Where compiled XLA programs are kept between runs: the user's cache folder."""
+    value = os.environ.get(XLA_CACHE_ENV, "")
+    if value.lower() in ("0", "off", "no", "false"):
+        return None
+    if value:
+        return Path(value)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "malaria-gui" / "xla"
+
+
+def _use_compilation_cache() -> None:
+    """JAX's persistent compilation cache: a later run loads the forward programs from disk
+    instead of compiling them again. Every program is kept (ours compile in well under a
+    second, below JAX's default threshold). An unwritable folder only means no cache."""
+    import jax
+
+    folder = _xla_cache_dir()
+    if folder is None or jax.config.jax_compilation_cache_dir:
+        return  # switched off, or the user chose a folder for JAX already
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def _compiled_forward(model, size: int, warm: int = MAX_BATCH):
     """On JAX, one compiled XLA program per padded batch size (powers of two up to
     ``MAX_BATCH``): ~2.5x faster than ``predict_on_batch``, whose per-call set-up costs as
-    much as a small batch, and a few shapes keep recompiling (~0.3 s each) rare."""
+    much as a small batch, and a few shapes keep recompiling (~0.3 s each) rare. The program
+    returns P and the penultimate features together: the features cost nothing extra (the
+    network computes them anyway), so the out-of-distribution check needs no second pass."""
     import keras
 
     if keras.backend.backend() != "jax":
         return None
     import jax
 
-    program = jax.jit(lambda x: model(x, training=False))
+    dual = _two_outputs(model)
+    if dual is None:
+        program = jax.jit(lambda x: (model(x, training=False), None))
+    else:
+        program = jax.jit(lambda x: tuple(dual(x, training=False)))
 
-    def forward(batch: np.ndarray) -> np.ndarray:
-        outs = []
+    def forward(batch: np.ndarray):
+        outs, feats = [], []
         for start in range(0, len(batch), MAX_BATCH):
             part = batch[start:start + MAX_BATCH]
             padded = min(MAX_BATCH, max(16, 1 << (len(part) - 1).bit_length()))
             if padded != len(part):
                 part = np.concatenate([part, np.zeros((padded - len(part), *part.shape[1:]), part.dtype)])
-            outs.append(np.asarray(program(part))[: min(MAX_BATCH, len(batch) - start)])
-        return np.concatenate(outs)
+            out, feat = program(part)
+            n = min(MAX_BATCH, len(batch) - start)
+            outs.append(np.asarray(out)[:n])
+            if feat is not None:
+                feats.append(np.asarray(feat, dtype=np.float64)[:n])
+        return np.concatenate(outs), (np.concatenate(feats) if feats else None)
 
-    # Compile the full-batch program now, while the model loads, not in the first batch.
-    forward(np.zeros((MAX_BATCH, size, size, 3), np.uint8))
+    # Compile the program of the first batch now, while the model loads, not in that batch.
+    if warm > 0:
+        forward(np.zeros((min(warm, MAX_BATCH), size, size, 3), np.uint8))
     return forward
 
 
 def _import_keras():
-    """Import Keras without letting it import scikit-learn for its scikit-learn wrappers
-    (unused here): 2.3 s of a ~4 s import, paid before the first cell could be scored.
-    scikit-learn stays importable afterwards (the metrics import it when they need it)."""
-    if "keras" in sys.modules or "sklearn" in sys.modules:
+    """Import Keras without letting it import scikit-learn (for its scikit-learn wrappers) or
+    matplotlib (for its plotting helpers), both unused here: 2.3 s and 0.5 s of the import,
+    paid before the first cell could be scored. Both stay importable afterwards (the metrics
+    and the plots import them when they need them)."""
+    if "keras" in sys.modules:
         import keras
 
         return keras
-    sys.modules["sklearn"] = None  # makes `import sklearn` raise ImportError, which Keras allows
+    blocked = [name for name in _NOT_FOR_KERAS if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # makes `import name` raise ImportError, which Keras allows
     try:
         import keras
     finally:
-        if sys.modules.get("sklearn", 0) is None:
-            del sys.modules["sklearn"]
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
     return keras
+
+
+_NOT_FOR_KERAS = ("sklearn", "matplotlib")
 
 
 def _load_keras_model(path: Path):
@@ -122,6 +207,7 @@ def _load_keras_model(path: Path):
 
     keras = _import_keras()
     if keras.backend.backend() == "jax":
+        _use_compilation_cache()  # before anything compiles: JAX decides on its cache once
         try:
             with zipfile.ZipFile(path) as archive:
                 config = json.loads(archive.read("config.json"))
@@ -167,8 +253,10 @@ def read_card(model_path: str | os.PathLike[str]) -> dict:
     return card
 
 
-def load_classifier(path: str | os.PathLike[str] | None = None) -> Classifier:
-    """Load a model (the bundled one by default) with Keras' safe mode on."""
+def load_classifier(path: str | os.PathLike[str] | None = None, *, first_batch: int = MAX_BATCH) -> Classifier:
+    """Load a model (the bundled one by default) with Keras' safe mode on. On JAX the program
+    for a batch of ``first_batch`` cells is compiled (or read from the cache) during the load:
+    ``classify`` of a few files need not compile the full-batch one (0: none)."""
     path = Path(path) if path is not None else default_model_path()
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
@@ -184,4 +272,4 @@ def load_classifier(path: str | os.PathLike[str] | None = None) -> Classifier:
     if not out_shape or len(out_shape) != 2 or out_shape[1] != 1:
         # One sigmoid unit, P(Uninfected); anything else would be misread as a probability.
         raise ModelError(f"{path.name} is not a cell classifier (output shape {out_shape}, expected one unit)")
-    return Classifier(model=model, card=card, path=path, _forward=_compiled_forward(model, shape[1]))
+    return Classifier(model=model, card=card, path=path, _forward=_compiled_forward(model, shape[1], first_batch))

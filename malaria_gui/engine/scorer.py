@@ -22,6 +22,7 @@ from malaria_gui.engine.decoding import ImageError, decode
 from malaria_gui.engine.discovery import ImageItem
 from malaria_gui.engine.labels import PARASITIZED, UNINFECTED
 from malaria_gui.engine.model import Classifier
+from malaria_gui.engine.ood import OODSample
 from malaria_gui.engine.preprocess import prepare
 
 ProgressCallback = Callable[[int, int | None], None]
@@ -98,13 +99,16 @@ def score(
     decode_workers: int = 2,
     prefetch: int = 2,
     on_batch: BatchHook | None = None,
+    ood: OODSample | None = None,
 ) -> Iterator[list[Result]]:
     """Yield results in input order, one list per batch, until done or ``cancel`` is set.
 
     Every input item gets exactly one result unless scoring is cancelled; results already
     yielded are final. ``progress(done, total)`` is called after each batch (``total`` is
     None when ``items`` has no length); ``on_batch`` (see :data:`BatchHook`) before each batch
-    is yielded.
+    is yielded. ``ood``, if given, is offered every scored cell (its pixels and the features
+    of the same forward pass) for the out-of-distribution check: ``ood.check(card)`` after
+    the run reads no file and runs no network (~50 ms: the sample's colour statistics).
     """
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     cancel = cancel or threading.Event()
@@ -158,7 +162,11 @@ def score(
             if isinstance(entry, BaseException):
                 raise entry
             chunk, batch, good, errors, warnings = entry
-            probs = classifier.predict(batch)
+            if ood is None:
+                probs = classifier.predict(batch)
+            else:
+                probs, feats = classifier.predict_with_features(batch)
+                ood.add(batch, feats)
             p_by_index = dict(zip(good, probs.tolist()))
             results = [
                 Result(item.path, p_by_index.get(i), errors.get(i), item.truth, warnings.get(i))

@@ -101,8 +101,8 @@ class Score:
 @dataclass(frozen=True, slots=True)
 class CheckOOD:
     """Compare the cells scored since the last check with the model's training cells. A job of
-    its own, sent once the queue is empty, so a run ends (and the window says "Done") without
-    waiting the ~0.5 s the check costs."""
+    its own, sent once the queue is empty; it reads no file (the scoring pass kept a sample of
+    the cells' pixels and features, engine/ood.py OODSample), so it costs ~50 ms."""
 
     generation: int
 
@@ -241,7 +241,7 @@ class Service:
         self.seen: set[str] = set()
         self.waiting: list[tuple[int, object]] = []  # (generation, ImageItem) listed while no model was loaded
         self.waiting_field_mode = FIELD_AUTO
-        self.unchecked: tuple[int | None, list] = (None, [])  # cells scored since the last CheckOOD
+        self.unchecked: tuple[int | None, object] = (None, None)  # OODSample of the cells scored since the last CheckOOD
 
     def load(self, path: str | None) -> None:
         from malaria_gui.engine.model import ModelError, load_classifier
@@ -256,6 +256,7 @@ class Service:
             self.send(ModelFailed(str(exc)))
             return
         self.classifier = classifier
+        self.unchecked = (None, None)  # a sample of another model's features says nothing of this one
         # JAX and Keras leave many long-lived objects; freezing them out of the collector
         # keeps every later collection short.
         gc.collect()
@@ -362,13 +363,15 @@ class Service:
     def _score_items(self, generation: int, items: list, batch_size: int, pause_s: float,
                      field_mode: str = FIELD_AUTO) -> None:
         from malaria_gui.engine.export import NOT_SCORED
+        from malaria_gui.engine.ood import OODSample
         from malaria_gui.engine.scorer import score
 
         cancel = self.cancel
+        if self.unchecked[0] != generation:  # one bounded sample per run, however many jobs it takes
+            self.unchecked = (generation, OODSample())
         self.send(BatchStarted(generation, len(items)))
         rows: list[Row] = []
         by_path = {str(it.path): it for it in items}
-        scored: list[Row] = []  # the whole job's rows, for the out-of-distribution check
 
         def to_rows(pixels: np.ndarray, good: list[int], results: list) -> None:
             """Thumbnails from the pixels the model was given: nothing is decoded twice."""
@@ -383,10 +386,10 @@ class Service:
         sent: set[str] = set()  # the files that got their rows (a cancel leaves the rest)
         fields: list = []  # filled while the cells stream past: the field images set aside
         cells = items if field_mode == FIELD_CELLS else _set_fields_aside(items, field_mode, fields)
-        for _ in score(cells, self.classifier, batch_size=batch_size, cancel=cancel, on_batch=to_rows):
+        for _ in score(cells, self.classifier, batch_size=batch_size, cancel=cancel, on_batch=to_rows,
+                       ood=self.unchecked[1]):
             self.send(ChunkReady(generation, list(rows)))
             sent.update(r.path for r in rows)
-            scored += rows
             rows.clear()
             if cancel.is_set():
                 break
@@ -402,27 +405,15 @@ class Service:
             for start in range(0, len(unscored), 1000):
                 self.send(ChunkReady(generation, unscored[start:start + 1000]))
         self.send(BatchFinished(generation, cancel.is_set()))
-        if not cancel.is_set():
-            if self.unchecked[0] != generation:
-                self.unchecked = (generation, [])
-            # Only what the check reads: holding the rows (thumbnails) past the job kept the
-            # process growing from run to run.
-            from malaria_gui.engine.scorer import Result
-
-            self.unchecked[1].extend(Result(Path(r.path), r.p_parasitized) for r in scored
-                                     if r.p_parasitized is not None)
 
     def check_ood(self, generation: int) -> None:
-        """Re-read a sample of the cells scored since the last check (~0.5-1 s) here, never in
-        the window."""
-        from malaria_gui.engine.ood import check_results
-
-        pending, scored = self.unchecked
-        self.unchecked = (None, [])
-        if pending != generation or not scored or self.classifier is None:
+        """Judge the sample the scoring pass kept of the cells scored since the last check."""
+        pending, sample = self.unchecked
+        self.unchecked = (None, None)
+        if pending != generation or sample is None or self.classifier is None:
             return
         try:
-            check = check_results(scored, self.classifier)
+            check = sample.check(self.classifier.card)
         except Exception:  # a nicety: a failed check must never cost the results
             return
         self.send(OODChecked(generation, (check.message() or "") if check is not None else ""))
