@@ -63,10 +63,7 @@ def main() -> None:
 
     import gc
 
-    import sklearn.metrics  # noqa: F401 - the window imports it on a spare thread at start (worker._warm_imports)
-
-    gc.collect()
-    gc.freeze()
+    gc.freeze()  # as the window's start-up does (worker._warm_imports)
     queue = ReviewQueue(session)
     queue.show()
     app.processEvents()

@@ -194,7 +194,7 @@ def test_a_mistyped_command_is_an_error_with_a_suggestion(capsys):
     assert main(["smaer", "x"]) == EXIT_USAGE
     assert "did you mean 'smear'?" in capsys.readouterr().err
     assert main(["frobnicate"]) == EXIT_USAGE
-    assert "unknown command 'frobnicate' (commands: gui, classify, train, adapt, smear)" in capsys.readouterr().err
+    assert "unknown command 'frobnicate' (commands: gui, classify, train, adapt, smear, cases)" in capsys.readouterr().err
 
 
 def test_paths_still_open_the_window(tmp_path, monkeypatch):

@@ -141,15 +141,19 @@ class ScoringWorker(QThread):
 
     # ---- the relay thread -----------------------------------------------------------
     def _warm_imports(self) -> None:
-        """Import scikit-learn (ROC AUC) and matplotlib's Qt canvas while the model loads, on
-        a spare thread, not on the GUI thread, where the first metrics and confusion matrix
-        would otherwise pay ~3 s; then tell the window, which warms the rest in small steps."""
+        """Import matplotlib's Qt canvas while the model loads, on a spare thread, not on the
+        GUI thread, where the first confusion matrix would otherwise pay ~2 s; then tell the
+        window, which warms the rest in small steps. (The window's metrics need no scikit-learn
+        any more: engine/metrics computes ROC AUC itself.)
+
+        No ``gc.collect()`` here: a collection on this thread runs the finalisers of whatever
+        cyclic garbage the GUI thread left, Qt wrappers included, and a QObject deleted off its
+        thread crashed the test suite's next window now and then. ``gc.freeze()`` alone keeps
+        the imported modules' long-lived objects out of later collections without running any."""
         try:
             import matplotlib.backends.backend_qtagg  # noqa: F401
-            import sklearn.metrics  # noqa: F401
         except Exception:
             pass
-        gc.collect()  # keep their long-lived objects out of later collections
         gc.freeze()
         self.imports_warm.emit()
 
