@@ -321,8 +321,20 @@ def test_smear_crops_round_trip_into_classify(smear_folder, tmp_path, tiny_model
     assert len(rows) == len(cells) == 86
     for row in rows:
         cell = cells[Path(row["path"]).stem]
-        assert Path(row["path"]).parent.name == cell["prediction"] == row["prediction"]
+        assert Path(row["path"]).parent.name == f"called_{cell['prediction']}"
+        assert cell["prediction"] == row["prediction"]
+        assert row.get("truth", "") == ""  # the model's calls are no true labels
         assert float(row["p_parasitized"]) == pytest.approx(float(cell["p_parasitized"]), abs=2e-6)
+
+
+def test_adapt_refuses_smear_crops_the_model_sorted_itself(smear_folder, tmp_path, tiny_model_path, capsys):
+    crops = tmp_path / "crops"
+    main(["smear", str(smear_folder / "slide1"), "--crops", str(crops), "--model", str(tiny_model_path),
+          "--threshold", "0.5", "--quiet"])
+    assert main(["adapt", str(crops), "--out", str(tmp_path / "lab.keras"), "--base", str(tiny_model_path),
+                 "--quiet"]) == 2
+    assert "no labelled cells" in capsys.readouterr().err
+    assert not (tmp_path / "lab.keras").exists()
 
 
 def test_smear_usage_errors(tmp_path, tiny_model_path):

@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser, threshold_type, positive_int)
     parser.add_argument("--csv", type=Path, metavar="CELLS.csv", help="write one row per cell found")
     parser.add_argument("--summary", type=Path, metavar="FIELDS.csv", help="write one row per field image")
     parser.add_argument("--crops", type=Path, metavar="DIR",
-                        help="write each cell's crop to DIR/Parasitized|Uninfected/<image>_<cell>.png")
+                        help="write each cell's crop to DIR/called_Parasitized|called_Uninfected/<image>_<cell>.png "
+                             "(the model's call, not a label)")
     parser.add_argument("--threshold", type=threshold_type, metavar="T",
                         help="P(Parasitized) cut-off (default: the model card's field threshold, else its threshold)")
     parser.add_argument("--model", type=Path, metavar="FILE", help="a .keras model (default: the bundled one)")
@@ -129,7 +130,8 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
                 cell_rows.writerow([image, c.index, c.x, c.y, c.width, c.height, c.prediction(threshold),
                                     f"{c.p_parasitized:.6f}", model, cut])
                 if c.crop is not None:
-                    _write_crop(args.crops / c.prediction(threshold) / f"{crop_names.name(field)}_{c.index}.png", c.crop)
+                    _write_crop(args.crops / crop_folder(c.prediction(threshold)) / f"{crop_names.name(field)}_{c.index}.png",
+                                c.crop)
                     c.crop = None
             share = field.parasitemia(threshold)
             field_rows.writerow([safe(field.slide), image, len(field.cells) if field.ok else "",
@@ -170,6 +172,14 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
             return _fail(f"cannot write {path}: {exc.strerror or exc}")
         print(f"wrote {text.getvalue().count(chr(10)) - 1} {what} rows to {path}")
     return EXIT_SOME_FAILED if any(not f.ok for f in summaries_in) else EXIT_OK
+
+
+def crop_folder(prediction: str) -> str:
+    """``called_Parasitized`` / ``called_Uninfected``: the model's call, in a folder name that
+    is no true label (``Parasitized/`` would be read as a person's label by classify and adapt,
+    and the model's own calls would train the lab model). A reviewer moves the crops they have
+    checked into ``Parasitized/`` and ``Uninfected/``."""
+    return f"called_{prediction}"
 
 
 class _CropNames:
