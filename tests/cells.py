@@ -238,3 +238,13 @@ def tinted(image: np.ndarray, background, contrast: float, rng: np.random.Genera
     out = np.asarray(background, np.float32) * (drawn / base) ** contrast
     out += rng.normal(0, noise, out.shape)
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def owners(cells, x: float, y: float) -> list[int]:
+    """Indices of the found cells whose mask holds the point (x, y)."""
+    out = []
+    for i, c in enumerate(cells):
+        lx, ly = int(x) - c.x, int(y) - c.y
+        if 0 <= lx < c.width and 0 <= ly < c.height and c.mask[ly, lx]:
+            out.append(i)
+    return out

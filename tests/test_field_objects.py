@@ -14,6 +14,7 @@ from cells import (
     draw_neutrophil,
     draw_scale_bar,
     free_spot,
+    owners,
     synthetic_field,
     tinted,
 )
@@ -22,17 +23,8 @@ from malaria_gui.engine.fields import CLUMP, WHITE_CELL, find_objects, looks_lik
 R = 16.0
 
 
-def _owners(cells, x: float, y: float) -> list[int]:
-    out = []
-    for i, c in enumerate(cells):
-        lx, ly = int(x) - c.x, int(y) - c.y
-        if 0 <= lx < c.width and 0 <= ly < c.height and c.mask[ly, lx]:
-            out.append(i)
-    return out
-
-
 def _found_once(cells, truth) -> float:
-    return sum(len(_owners(cells, x, y)) == 1 for x, y, _ in truth) / len(truth)
+    return sum(len(owners(cells, x, y)) == 1 for x, y, _ in truth) / len(truth)
 
 
 def _sparse_field(seed: int, width: int = 960, height: int = 720, heavy: int = 0):
@@ -54,13 +46,13 @@ def test_white_cells_are_counted_as_white_cells_never_as_red_cells(seed):
         whites.append(spot)
     found = find_objects(image)
     for x, y in whites:
-        assert not _owners(found.cells, x, y), "a white cell counted as a red cell"
+        assert not owners(found.cells, x, y), "a white cell counted as a red cell"
     assert found.white_cells == 3
     boxes = [o for o in found.others if o.kind == WHITE_CELL]
     assert all(any(o.x <= x < o.x + o.width and o.y <= y < o.y + o.height for o in boxes) for x, y in whites)
     # The red cells around them are still counted, the schizont-filled ones included.
     assert _found_once(found.cells, truth) >= 0.97
-    assert all(len(_owners(found.cells, x, y)) == 1 for x, y, _ in truth[:3])
+    assert all(len(owners(found.cells, x, y)) == 1 for x, y, _ in truth[:3])
     assert len(segment_field(image)) == len(found.cells)  # segment_field gives the red cells only
 
 
@@ -78,8 +70,8 @@ def test_touching_cells_are_never_one_red_cell(seed, cells, step):
     assert len(clumps) >= 2
     found = find_objects(image)
     for centres in clumps:
-        owners = [_owners(found.cells, x, y) for x, y in centres]
-        held = [i for o in owners for i in o]
+        holders = [owners(found.cells, x, y) for x, y in centres]
+        held = [i for o in holders for i in o]
         assert len(held) == len(set(held)), "two touching cells counted as one red cell"
         if not held:  # left out: said so
             assert any(o.kind == CLUMP and o.x <= centres[0][0] < o.x + o.width for o in found.others)
@@ -111,7 +103,7 @@ def test_specks_and_platelets_are_not_red_cells():
         cv2.circle(image, spot, int(R * (0.3 + 0.04 * k)), (150, 90, 170), -1, cv2.LINE_AA)
         specks.append(spot)
     cells = segment_field(image)
-    assert not any(_owners(cells, x, y) for x, y in specks)
+    assert not any(owners(cells, x, y) for x, y in specks)
     assert _found_once(cells, truth) >= 0.97
 
 

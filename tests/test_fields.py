@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cells import PARASITE, RBC, synthetic_cell, synthetic_field, write_rgb
+from cells import PARASITE, RBC, owners, synthetic_cell, synthetic_field, write_rgb
 from malaria_gui.cli import main
 from malaria_gui.engine.fields import (
     FieldError,
@@ -25,16 +25,6 @@ from malaria_gui.engine.fields import (
 )
 
 
-def _owners(cells, x: float, y: float) -> list[int]:
-    """Indices of the found cells whose mask holds the point (x, y)."""
-    out = []
-    for i, c in enumerate(cells):
-        lx, ly = int(x) - c.x, int(y) - c.y
-        if 0 <= lx < c.width and 0 <= ly < c.height and c.mask[ly, lx]:
-            out.append(i)
-    return out
-
-
 @pytest.mark.parametrize(
     "seed, width, height, radius",
     [(0, 640, 480, 16.0), (1, 640, 480, 16.0), (2, 1280, 960, 32.0), (3, 480, 360, 11.0)],
@@ -44,7 +34,7 @@ def test_every_whole_cell_found_once_touching_and_overlapping_ones_split(seed, w
     image, truth = synthetic_field(rng, width, height, radius)
     cells = segment_field(image)
     assert abs(len(cells) - len(truth)) <= 0.03 * len(truth)
-    hits = [_owners(cells, x, y) for x, y, _ in truth]
+    hits = [owners(cells, x, y) for x, y, _ in truth]
     found_once = sum(len(h) == 1 for h in hits)
     assert found_once >= 0.97 * len(truth)
     # Precision: each found cell holds one drawn cell, so the white cell, the debris and the
@@ -58,7 +48,7 @@ def test_heavily_infected_cells_are_kept_while_the_white_cell_is_not():
     image, truth = synthetic_field(np.random.default_rng(7), heavy=4)
     cells = segment_field(image)
     heavy = truth[:4]  # drawn first
-    assert all(len(_owners(cells, x, y)) == 1 for x, y, _ in heavy)
+    assert all(len(owners(cells, x, y)) == 1 for x, y, _ in heavy)
     # The white cell's nucleus is as dark as those parasites, but it is darker over its whole
     # area and larger: no found cell holds mostly nucleus-coloured pixels.
     for c in cells:
@@ -104,14 +94,14 @@ def test_a_platelet_against_a_cell_is_trimmed_off_its_crop_but_a_parasite_inside
     assert len(cells) == len(truth)
     trimmed = 0
     for x, y, px, py in platelets:
-        (owner,) = _owners(cells, x, y)  # the cell is still found, once
+        (owner,) = owners(cells, x, y)  # the cell is still found, once
         c = cells[owner]
         # The platelet's outer half is in no crop, and the box ends at the cell's rim.
-        trimmed += not _owners(cells, px + 2, py) and c.x + c.width < px + 0.2 * radius
+        trimmed += not owners(cells, px + 2, py) and c.x + c.width < px + 0.2 * radius
     assert trimmed >= 0.9 * len(platelets)
     # The purple dots inside the infected cells stay in their crops.
     for x, y in infected:
-        (owner,) = _owners(cells, x, y)
+        (owner,) = owners(cells, x, y)
         c = cells[owner]
         purple = (np.abs(c.crop.astype(int) - PARASITE).sum(axis=2) < 60) & c.mask
         assert purple.sum() >= 0.5 * np.pi * (0.18 * radius) ** 2
@@ -137,8 +127,8 @@ def test_specks_ringed_by_a_pink_halo_are_not_counted_as_cells(seed, width, heig
             break
     assert len(specks) >= 4
     cells = segment_field(image)
-    assert not any(_owners(cells, x, y) for x, y in specks)
-    found_once = sum(len(_owners(cells, x, y)) == 1 for x, y, _ in truth)
+    assert not any(owners(cells, x, y) for x, y in specks)
+    found_once = sum(len(owners(cells, x, y)) == 1 for x, y, _ in truth)
     assert found_once >= 0.97 * len(truth)
 
 
@@ -162,12 +152,12 @@ def test_cells_a_fibre_crosses_are_not_counted_and_the_others_are(seed, radius):
     assert len(crossed) >= 5
     with_fibre, without = segment_field(image), segment_field(plain)
     # Without the fibre every one of those cells is counted; with it, none.
-    assert all(len(_owners(without, x, y)) == 1 for x, y in crossed)
-    assert all(not _owners(with_fibre, x, y) for x, y in crossed)
+    assert all(len(owners(without, x, y)) == 1 for x, y in crossed)
+    assert all(not owners(with_fibre, x, y) for x, y in crossed)
     # The cells clear of it are counted as before (the fibre, dark like a cell where it
     # touches one, may pull one neighbour's outline out of shape).
     def found(cells):
-        return sum(len(_owners(cells, x, y)) == 1 for x, y in clear)
+        return sum(len(owners(cells, x, y)) == 1 for x, y in clear)
 
     assert found(without) >= 0.95 * len(clear)
     assert found(with_fibre) >= found(without) - 1
