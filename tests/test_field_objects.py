@@ -10,6 +10,7 @@ import pytest
 
 from cells import (
     draw_clump,
+    draw_red_cell,
     draw_lymphocyte,
     draw_neutrophil,
     draw_scale_bar,
@@ -18,7 +19,7 @@ from cells import (
     synthetic_field,
     tinted,
 )
-from malaria_gui.engine.fields import CLUMP, WHITE_CELL, find_objects, looks_like_field, score_fields, segment_field
+from malaria_gui.engine.fields import BORDER, CLUMP, OTHER, WHITE_CELL, find_objects, looks_like_field, score_fields, segment_field
 
 R = 16.0
 
@@ -138,6 +139,45 @@ def test_ordinary_fields_are_not_refused(name):
     cells = segment_field(variant)
     assert _found_once(cells, truth) >= 0.9
     assert looks_like_field(variant)  # the window recognises it as a field too
+
+
+def test_a_pale_field_with_a_black_scale_bar_is_not_refused():
+    # The bar and its label are the only dark pixels Otsu sees in a washed-out greenish field
+    # (1% of it): it once read "dark objects cover 1% of the image" and refused the field.
+    image, truth = synthetic_field(np.random.default_rng(31), white_cell=False)
+    variant = tinted(image, (170, 200, 160), 0.15, np.random.default_rng(2))
+    draw_scale_bar(variant, 420, 455, R)
+    cells = segment_field(variant)
+    assert _found_once(cells, [t for t in truth if t[1] < 420]) >= 0.9
+
+
+def test_cells_cut_by_the_border_are_counted_when_most_of_them_is_in_view():
+    image, truth = synthetic_field(np.random.default_rng(72), 960, 720, R, singles=30, pairs=3, overlaps=2,
+                                   white_cell=False, border_cells=0)
+    h, w = image.shape[:2]
+
+    def along(edge: float, fixed: float, vertical: bool) -> tuple[float, float]:
+        # The first place along the edge clear of every drawn cell.
+        for t in np.linspace(3 * R, (h if vertical else w) - 3 * R, 60):
+            x, y = (fixed, t) if vertical else (t, fixed)
+            if all(np.hypot(px - x, py - y) > 2.6 * R for px, py, _ in truth):
+                return x, y
+        raise AssertionError("no free place on the edge")
+
+    # Centres 0.6 radius inside an edge show 86% of the cell; on the edge, half of it.
+    mostly = [along(0, 0.6 * R, True), along(0, w - 0.6 * R, True), along(0, 0.6 * R, False)]
+    slivers = [along(0, h, False)]
+    for x, y in mostly + slivers:
+        draw_red_cell(image, x, y, R)
+    found = find_objects(image)
+    for x, y in mostly:
+        assert len(owners(found.cells, min(max(x, 2), w - 3), min(max(y, 2), h - 3))) == 1
+    for x, y in slivers:
+        px, py = min(max(x, 1), w - 2), min(max(y, 1), h - 2)
+        assert not owners(found.cells, px, py)
+        assert any(o.kind == OTHER and o.reason == BORDER and o.x <= px < o.x + o.width and o.y <= py < o.y + o.height
+                   for o in found.others)
+    assert _found_once(found.cells, truth) >= 0.97
 
 
 def test_a_2600_pixel_field_is_counted():
