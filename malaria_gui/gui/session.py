@@ -13,7 +13,9 @@ The session is one object made of parts, one module per concern, so that each st
 - ``session_results``: the rows (``results``, ``proxy``), truth from folder names, filter,
   order, counts and metrics;
 - ``session_review``: the reviewer's corrections with undo (``corrections.py``), saved as CSV;
-- ``session_adapt``: adaptation to the reviewed rows, rescoring with another model.
+- ``session_adapt``: adaptation to the reviewed rows, rescoring with another model;
+- ``session_case``: the case open in the window (rows and decisions written to the case
+  store as they come, a stored slide shown again without scoring).
 
 What is left here: the signals, :meth:`Session.clear` (which touches every part) and export.
 """
@@ -26,6 +28,7 @@ from typing import Protocol
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from malaria_gui.gui.session_adapt import AdaptPart
+from malaria_gui.gui.session_case import CasePart
 from malaria_gui.gui.session_model import ModelPart
 from malaria_gui.gui.session_results import ResultsPart
 from malaria_gui.gui.session_review import ReviewPart
@@ -45,7 +48,7 @@ class JobSink(Protocol):
     def reset(self, generation: int) -> None: ...
 
 
-class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart):
+class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, CasePart):
     """The rows, threshold, run state, model and metrics of one window (its parts: the mixins)."""
 
     rows_added = Signal(int)  # how many rows a chunk just added
@@ -73,6 +76,7 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart):
     ood_changed = Signal(str)  # the out-of-distribution warning for the rows on screen, or ""
     adapt_done = Signal(str, str)  # the before/after report, the saved lab model's path
     adapt_failed = Signal(str, bool)  # message for the user, cancelled
+    case_changed = Signal()  # a case was started, opened or closed (Session.case)
 
     def __init__(self, jobs: JobSink | None = None, settings: Settings | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -82,6 +86,7 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart):
         self._init_model()
         self._init_results()
         self._init_review()
+        self._init_case()
         self._counts_timer = self._coalescing_timer(150, self._emit_counts)
         self._metrics_timer = self._coalescing_timer(120, self.refresh_metrics)
         self._resort_timer = self._coalescing_timer(600, self._resort)
@@ -97,8 +102,11 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart):
         """Forget every row; a running batch is cancelled and its late chunks are ignored.
 
         The reviewer's corrections and their undo history go with the rows (Clear session),
-        unless ``keep_corrections``: the same files are about to be scored again (rescore)."""
+        unless ``keep_corrections``: the same files are about to be scored again (rescore).
+        The case closes with them (what it recorded stays in the store), unless ``keep_corrections``."""
         self.generation += 1
+        if not keep_corrections:
+            self.close_case()
         self.inputs = []
         if self.ood_warning:
             self.ood_warning = ""

@@ -48,7 +48,9 @@ class ReviewPart:
         if not command.is_noop():
             self.undo_stack.push(command)  # push() runs redo(), which applies it
 
-    def _on_corrections_changed(self) -> None:
+    def _on_corrections_changed(self, decided: dict[str, str | None] | None = None) -> None:
+        if decided and self.case is not None:
+            self._record_decisions(decided)  # durable before the views follow (session_case)
         if self.proxy.depends_on_threshold():  # misclassified / matrix-cell filters read the truth
             self.proxy.refilter()
         if self.results.sort_key()[0] != SORT_INPUT:

@@ -115,6 +115,8 @@ class RunPart:
             return  # a chunk from before Clear
         before = self.card_threshold
         self.results.add_rows(rows)
+        if self.case is not None:
+            self._record_rows(rows)  # one transaction per chunk (session_case)
         fields = sum(1 for r in rows if r.cell is not None)
         self._field_rows += fields
         self._plain_rows += len(rows) - fields
