@@ -79,6 +79,7 @@ def test_open_case_shows_the_slide_without_scoring(qtbot, make_window, store_pat
     assert window.cases.open_case()
     session, results = window.session, window.session.results
     assert sent == [] and results.rowCount() == 4 and not session.busy
+    assert window.results_views.currentWidget() is window.results_views.views  # the table, not the drop hint
     truths = {(Path(results.path(r)).name, results.cell(r)): results.truths()[r] for r in range(4)}
     assert truths == {("field_01.png", 1): CONFIRMED, ("field_01.png", 2): None, ("field_01.png", 3): NOT_A_CELL,
                       ("field_02.png", 1): None}
