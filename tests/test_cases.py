@@ -207,3 +207,16 @@ def test_a_field_result_is_recorded_with_its_cells_or_its_error(tmp_path):
     assert [(c.number, c.y, c.height) for c in case.cells][:2] == [(1, 0, 31), (2, 2, 31)]
     assert case.images[0].threshold == 0.45 and case.images[1].error == "not a smear field: blank"
     assert slide_figures(case.cells, 0.45).called == 1  # P 0.5 only
+
+
+def test_a_chunk_of_images_is_stored_in_one_transaction(tmp_path):
+    """add_images: the window's chunk of cell files is all stored, or (an error half-way) none."""
+    with CaseStore(tmp_path / "c.sqlite") as store:
+        slide = store.open_slide("S-9")
+        ids = store.add_images(slide, [cases.ImageRecord("/c/1.png", [(1, 0, 0, 90, 90, 0.8)], "cell"),
+                                       cases.ImageRecord("/f/a.jpg", _cells(3))])
+        assert [len(i) for i in ids] == [1, 3]
+        with pytest.raises(ValueError):
+            store.add_images(slide, [cases.ImageRecord("/c/2.png", [(1, 0, 0, 90, 90, 0.3)], "cell"),
+                                     cases.ImageRecord("/c/3.png", [(1, 0, 0, 90, 90, "not a number")], "cell")])
+        assert [im.path for im in store.load_slide("S-9").images] == ["/c/1.png", "/f/a.jpg"]

@@ -131,6 +131,19 @@ class StoredImage:
 
 
 @dataclass(slots=True)
+class ImageRecord:
+    """One scored image to store: its cells as ``(number, x, y, width, height, p)``."""
+
+    path: str
+    cells: list[tuple[int, int, int, int, int, float]]
+    kind: str = "field"  # or "cell": a file of one cell (stored as one cell covering the image)
+    model: str = ""
+    threshold: float | None = None
+    white_cells: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
 class SlideCase:
     """A slide read back from the store: what is needed to show it again without scoring."""
 
@@ -238,21 +251,29 @@ class CaseStore:
         """Store one scored image and its cells ``(number, x, y, width, height, p)`` in one
         transaction; returns the cells' ids. Scoring the same image of a slide again replaces
         its cells (and their decisions: they were about the old cells)."""
-        cells = list(cells)
+        return self.add_images(slide, [ImageRecord(str(path), list(cells), kind, model, threshold, white_cells,
+                                                   error)])[0]
+
+    def add_images(self, slide: int, images: Sequence[ImageRecord]) -> list[list[int]]:
+        """Store several scored images in ONE transaction (a chunk of single-cell files: one
+        durable write, not one per file); returns each image's cells' ids, in cell order."""
         now = _now()
+        out: list[list[int]] = []
         with self._transaction():
-            self._db.execute("DELETE FROM images WHERE slide = ? AND path = ?", (slide, str(path)))
-            cur = self._db.execute(
-                "INSERT INTO images (slide, path, kind, error, cells, white_cells, model, threshold, scored) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (slide, str(path), kind, error, len(cells), white_cells, model, threshold, now))
-            image = cur.lastrowid
-            self._db.executemany(
-                "INSERT INTO cells (image, number, x, y, width, height, p_parasitized) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(image, int(n), int(x), int(y), int(w), int(h), float(p)) for n, x, y, w, h, p in cells])
+            for im in images:
+                self._db.execute("DELETE FROM images WHERE slide = ? AND path = ?", (slide, im.path))
+                cur = self._db.execute(
+                    "INSERT INTO images (slide, path, kind, error, cells, white_cells, model, threshold, scored) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (slide, im.path, im.kind, im.error, len(im.cells), im.white_cells, im.model, im.threshold, now))
+                image = cur.lastrowid
+                self._db.executemany(
+                    "INSERT INTO cells (image, number, x, y, width, height, p_parasitized) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(image, int(n), int(x), int(y), int(w), int(h), float(p)) for n, x, y, w, h, p in im.cells])
+                out.append([r[0] for r in self._db.execute("SELECT id FROM cells WHERE image = ? ORDER BY number",
+                                                           (image,))])
             self._db.execute("UPDATE slides SET updated = ? WHERE id = ?", (now, slide))
-            ids = [r[0] for r in self._db.execute("SELECT id FROM cells WHERE image = ? ORDER BY number", (image,))]
-        return ids
+        return out
 
     def decide(self, cell: int, truth: str, reviewer: str = "") -> None:
         """Record one review decision (its own transaction: durable once this returns)."""

@@ -6,6 +6,10 @@ rebuilt when the same files are scored again (another model), and a correction m
 its file through both. A correction equal to the folder's label is no correction and is
 dropped. Each change is one :class:`SetTruth` on a ``QUndoStack``, so Ctrl+Z takes back a
 whole multi-selection at once.
+
+The callback is told each changed key's decision, as a reviewer made it (the label; undo:
+the label the key had before, None for none), so an open case appends it to the store
+(``case_recorder``): undo is a new decision there, never an erased one.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ class SetTruth(QUndoCommand):
     """Set (or clear, with ``label=None``) the true label of some rows' files."""
 
     def __init__(self, model: ResultsModel, rows: list[int], label: str | None,
-                 changed: Callable[[], None]) -> None:
+                 changed: Callable[[dict[str, str | None]], None]) -> None:
         super().__init__()
         # Weak: the stack (a child of the session) owns this command; strong references back
         # to the session would make a cycle through C++ that Python's collector cannot see.
@@ -38,6 +42,8 @@ class SetTruth(QUndoCommand):
                 continue
             self._before[key] = model.corrections.get(key, _MISSING)
             self._after[key] = _MISSING if label == model.folder_truth(row) else label
+        self._decided_after = dict.fromkeys(self._before, label)
+        self._decided_before = {k: None if v is _MISSING else v for k, v in self._before.items()}  # type: ignore[misc]
         what = label or "no label"
         self.setText(f"mark {len(self._before)} cell{'s' if len(self._before) != 1 else ''} as {what}")
 
@@ -45,12 +51,12 @@ class SetTruth(QUndoCommand):
         return self._before == self._after
 
     def redo(self) -> None:
-        self._apply(self._after)
+        self._apply(self._after, self._decided_after)
 
     def undo(self) -> None:
-        self._apply(self._before)
+        self._apply(self._before, self._decided_before)
 
-    def _apply(self, values: dict[str, object]) -> None:
+    def _apply(self, values: dict[str, object], decided: dict[str, str | None]) -> None:
         model, changed = self._model(), self._changed()
         if model is None or changed is None:
             return
@@ -61,4 +67,4 @@ class SetTruth(QUndoCommand):
             else:
                 corrections[key] = value  # type: ignore[assignment]
         model.apply_corrections(set(values))
-        changed()
+        changed(decided)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from malaria_gui import __version__
 from malaria_gui.engine.discovery import IMAGE_EXTENSIONS
 from malaria_gui.gui.adapt_dialog import AdaptFlow
+from malaria_gui.gui.case_flow import CaseFlow
 from malaria_gui.gui.field_summary import FieldSummary
 from malaria_gui.gui.field_view import FieldPanel
 from malaria_gui.gui.filter_bar import FilterBar
@@ -173,6 +174,10 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("&Recent folders")
         self._rebuild_recent_menu()
         file_menu.addSeparator()
+        self.cases = CaseFlow(self.session, self.settings, self, self.clear_session)
+        file_menu.addActions([self.cases.new_action, self.cases.open_action, self.cases.record_action])
+        self.session.case_changed.connect(self._show_case)
+        file_menu.addSeparator()
         self.export_csv_action = self._action(file_menu, "&Export CSV...", self.export_csv_dialog,
                                               QKeySequence("Ctrl+E"))
         self.export_report_action = self._action(file_menu, "Export &report (HTML)...", self.export_report_dialog,
@@ -319,8 +324,17 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ getting images in
     def add_paths(self, paths: list[str]) -> None:
-        """Queue files and folders for scanning and scoring (never scanned on this thread)."""
-        self.session.add_paths(paths)
+        """Queue files and folders for scanning and scoring (never scanned on this thread);
+        into the open case only when the technician says so (CaseFlow.ready_for)."""
+        if paths and self.cases.ready_for(paths):
+            self.session.add_paths(paths)
+
+    def _show_case(self) -> None:
+        case = self.session.case
+        title = "Malaria cell classifier"
+        if case is not None:
+            title += f" \u2014 slide {case.slide_id}" + (f" ({case.reference})" if case.reference else "")
+        self.setWindowTitle(title)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls():
@@ -525,3 +539,4 @@ class MainWindow(QMainWindow):
         if self.worker.isRunning():
             self.worker.stop()
             self.worker.wait()
+        self.cases.close()

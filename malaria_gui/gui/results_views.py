@@ -42,6 +42,7 @@ class ResultsViews(QStackedWidget):
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.gallery.selectionModel().currentChanged.connect(self._on_current_changed)
         session.run_started.connect(lambda: self.setCurrentWidget(self.views))
+        session.rows_added.connect(lambda _n: self.setCurrentWidget(self.views))  # a case reopened: rows, no run
         session.cleared.connect(lambda: self.setCurrentWidget(self.drop_hint))
         session.corrections_changed.connect(self._reshow_current)  # the preview shows the new label
 

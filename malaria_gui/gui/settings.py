@@ -82,6 +82,20 @@ class Settings:
     def set_field_mode(self, mode: str) -> None:
         self._s.setValue("fields/mode", mode)
 
+    def reviewer_name(self) -> str:
+        """The name decisions are recorded under in the case store (File > New case...)."""
+        return str(self._s.value("cases/reviewer", "") or "")
+
+    def set_reviewer_name(self, name: str) -> None:
+        self._s.setValue("cases/reviewer", name)
+
+    def record_cases(self) -> bool:
+        """File > Record cases: ask for a slide id when the first images are scored."""
+        return self._s.value("cases/record", False) in (True, "true", "1", 1)
+
+    def set_record_cases(self, on: bool) -> None:
+        self._s.setValue("cases/record", bool(on))
+
     def chosen_model(self) -> str | None:
         """The model picked in the Model menu: a lab model's path, "" for the bundled one,
         None when never picked."""
