@@ -190,3 +190,75 @@ def test_field_threshold_gets_the_count_right_but_never_calls_nothing(monkeypatc
               "Uninfected"]
     t2, _ = choose_field_threshold(truth2, p2, ["a"] * 4 + ["b"] * 4)
     assert 0.4 < t2 <= 0.8
+
+
+def test_cli_adapt_learns_from_the_cells_reviewed_on_a_stored_slide(tmp_path, tiny_model_path, capsys):
+    from malaria_gui.engine.cases import CaseStore
+
+    fields = write_fields(tmp_path / "fields", n=4)
+    db = tmp_path / "cases.sqlite"
+    code = main(["smear", str(tmp_path / "fields"), "--case", "S-1", "--cases-db", str(db), "--model",
+                 str(tiny_model_path), "--quiet"])
+    assert code == EXIT_OK
+    truth_of = {path.resolve(): truth for path, truth in fields}
+    with CaseStore(db) as store:
+        case = store.load_slide("S-1")
+        given = 0
+        for k, c in enumerate(case.cells):
+            ill = [t[2] for t in truth_of[Path(c.image).resolve()]
+                   if c.x <= t[0] < c.x + c.width and c.y <= t[1] < c.y + c.height]
+            if len(ill) == 1 and k % 4:  # a quarter left unreviewed: those must not train
+                store.decide(c.id, truth_name(ill[0]), "tech")
+                given += 1
+        store.decide(case.cells[0].id, NOT_A_CELL, "tech")  # (left unreviewed above) counted, never trained on
+    capsys.readouterr()
+    out = tmp_path / "lab.keras"
+    code = main(["adapt", "--case", "S-1", "--cases-db", str(db), "--out", str(out), "--base", str(tiny_model_path),
+                 "--folds", "2", "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == EXIT_OK, printed
+    card = json.loads(out.with_name("lab.card.json").read_text())
+    assert card["data"]["field_cells"] == given and card["data"]["fields"] == 4
+    assert "field_threshold" in card
+    # A slide nobody reviewed teaches nothing, and says so.
+    main(["smear", str(tmp_path / "fields"), "--case", "S-2", "--cases-db", str(db), "--model",
+          str(tiny_model_path), "--quiet"])
+    code = main(["adapt", "--case", "S-2", "--cases-db", str(db), "--out", str(tmp_path / "x.keras"), "--quiet"])
+    assert code == 2 and "no reviewed cells" in capsys.readouterr().err
+
+
+def test_fine_tuning_is_kept_only_when_it_ranks_no_worse_and_counts_better():
+    from malaria_gui.training.adapt import fine_tuning_helps
+
+    def fields(auc_before, auc_after, err_after, err_recal):
+        return {"before": {"roc_auc": auc_before}, "after": {"roc_auc": auc_after, "mean_abs_error_points": err_after},
+                "recalibrated": {"roc_auc": auc_before, "mean_abs_error_points": err_recal}}
+
+    assert fine_tuning_helps(fields(0.95, 0.98, 0.4, 0.6))
+    assert not fine_tuning_helps(fields(0.992, 0.985, 0.55, 0.58))  # ranks worse: not kept
+    assert not fine_tuning_helps(fields(0.95, 0.98, 0.7, 0.6))  # counts worse: not kept
+
+
+def test_when_fine_tuning_does_not_help_the_lab_model_is_the_base_with_a_field_threshold(tmp_path, tiny_model_path,
+                                                                                       monkeypatch, capsys):
+    import cv2
+
+    monkeypatch.setattr(adapt_module, "fine_tuning_helps", lambda fields: False)
+    fields = write_fields(tmp_path / "fields", n=4)
+    csv_path = write_boxes(tmp_path / "fields" / "cells.csv", [r for r in smear_rows(fields) if r[-1]])
+    out = tmp_path / "lab.keras"
+    code = main(["adapt", "--field-labels", str(csv_path), "--out", str(out), "--base", str(tiny_model_path),
+                 "--folds", "2", "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == EXIT_OK, printed
+    assert "fine-tuning did not help" in printed and "kept: base, field thr." in printed
+    card = json.loads(out.with_name("lab.card.json").read_text())
+    base_card = json.loads(tiny_model_path.with_name("tiny.card.json").read_text())
+    assert card["threshold"] == base_card["threshold"] and card["training"]["method"].startswith("none kept")
+    assert card["field_cells"]["threshold"] == card["field_threshold"] == card["adaptation"]["field_cells"]["recalibrated"]["threshold"]
+    from malaria_gui.engine.model import load_classifier
+
+    base, lab = load_classifier(tiny_model_path), load_classifier(out)
+    rng = np.random.default_rng(5)
+    cells = np.stack([cv2.resize(synthetic_cell(rng, k % 2 == 0), (base.input_size,) * 2) for k in range(16)])
+    assert np.allclose(base.predict(cells), lab.predict(cells), atol=1e-4)  # the same network (batch norm folded)

@@ -3,7 +3,9 @@
 Labelled cells come as crops (folders named Parasitized/Uninfected, a corrections CSV
 path,truth) and/or as a person's labels on whole fields (``--field-labels``: the cells CSV of
 ``smear --csv`` with a truth column, or points image,x,y,truth), whose cells are cut by the
-same segmentation that scores fields.
+same segmentation that scores fields, or as the cells reviewed on slides kept in the case
+store (``--case SLIDE_ID``: field cells as field labels, files of one cell as crops; cells
+nobody reviewed are never labels).
 
 Exit codes: 0 written, 1 written but some files, fields or label rows could not be used (each one is listed),
 2 nothing written (too few cells, one class, a bad base model, bad arguments), 130
@@ -43,6 +45,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     a.add_argument("--field-labels", type=Path, action="append", default=[], metavar="CSV",
                    help="labelled field cells: smear --csv's cells CSV with a truth column added "
                    "(Parasitized, Uninfected or 'not a red cell'), or points image,x,y,truth; repeatable")
+    a.add_argument("--case", action="append", default=[], metavar="SLIDE_ID",
+                   help="the cells reviewed on a slide kept in the case store (smear --case, the window); repeatable")
+    a.add_argument("--cases-db", type=Path, metavar="FILE", help="the case store (default: the user's data folder)")
     a.add_argument("--name", help="the lab model's name in its card (default: BASE-lab)")
     a.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return a
@@ -59,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
 
-    if not args.paths and args.corrections is None and not args.field_labels:
-        return fail("give labelled folders or files, --corrections CSV or --field-labels CSV")
+    if not args.paths and args.corrections is None and not args.field_labels and not args.case:
+        return fail("give labelled folders or files, --corrections CSV, --field-labels CSV or --case SLIDE_ID")
     if args.out.suffix.lower() != ".keras":
         return fail(f"--out must name a .keras file: {args.out}")
     if args.folds < 2:
@@ -82,7 +87,15 @@ def run(args: argparse.Namespace) -> int:
                 return fail(str(exc))
             field_labels += labels
             label_notes += [f"{csv_path}: {note}" for note in notes]
-        items = merge_items(find_images(args.paths), read_corrections(corrections) if corrections is not None else [])
+        case_files: list = []
+        if args.case:
+            try:
+                case_labels, case_files = _case_labels(args.case, args.cases_db)
+            except ValueError as exc:
+                return fail(str(exc))
+            field_labels += case_labels
+        items = merge_items(find_images(args.paths), read_corrections(corrections) if corrections is not None else [],
+                            case_files)
         cancel = threading.Event()
         progress = None if args.quiet else _progress_printer()
         try:
@@ -114,6 +127,28 @@ def run(args: argparse.Namespace) -> int:
           f"(threshold {result.card['threshold']:.2f}" + (f", field threshold {field_t:.3f}" if field_t is not None else "")
           + f"); use it with: malaria-gui classify --model {out} ...")
     return EXIT_SOME_FAILED if result.skipped or label_notes else EXIT_OK
+
+
+def _case_labels(slides: list[str], db: Path | None) -> tuple[list, list]:
+    """The reviewed cells of stored slides: field labels and (single-cell file) items."""
+    from malaria_gui.engine.cases import CaseError, CaseStore, default_store_path, reviewed_labels
+    from malaria_gui.engine.discovery import ImageItem
+
+    path = db or default_store_path()
+    if not path.exists():
+        raise ValueError(f"no case store at {path}")
+    fields, files = [], []
+    try:
+        with CaseStore(path) as store:
+            for slide in slides:
+                labels, cells = reviewed_labels(store.load_slide(slide))
+                if not labels and not cells:
+                    raise ValueError(f"slide {slide!r} has no reviewed cells to learn from")
+                fields += labels
+                files += [ImageItem(Path(p), truth) for p, truth in cells]
+    except CaseError as exc:
+        raise ValueError(str(exc)) from None
+    return fields, files
 
 
 def _progress_printer():

@@ -403,6 +403,27 @@ def slide_figures(cells: Iterable[StoredCell], threshold: float) -> SlideFigures
     return SlideFigures(red, called, confirmed, rejected, not_cells, reviewed_calls, reviewed)
 
 
+def reviewed_labels(case: SlideCase) -> tuple[list, list[tuple[str, str]]]:
+    """What a person decided on a slide, as adaptation takes it: field cells as field labels
+    (their image, box and cell number; "not a red cell" included, which adapt counts but never
+    trains on) and files of one cell as (path, truth). Cells nobody reviewed are left out:
+    the model's own calls are no labels."""
+    from malaria_gui.engine.field_labels import FieldCellLabel
+
+    kinds = {im.path: im.kind for im in case.images}
+    fields, files = [], []
+    for c in case.cells:
+        if not c.truth:
+            continue
+        if kinds.get(c.image) == "cell":
+            if c.truth != NOT_A_CELL:
+                files.append((c.image, c.truth))
+        else:
+            fields.append(FieldCellLabel(Path(c.image), float(c.x), float(c.y), c.truth, float(c.width),
+                                         float(c.height), c.number))
+    return fields, files
+
+
 CASE_COLUMNS = ("slide", "image", "cell", "x", "y", "width", "height", "p_parasitized", "model", "threshold",
                 "prediction", "review", "reviewer", "reviewed_at")
 
