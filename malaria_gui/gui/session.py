@@ -117,6 +117,7 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, C
         if forget:
             self.undo_stack.clear()
             self.results.forget_corrections()
+            self.unstored_decisions = False
         before = self.card_threshold
         self.results.clear()
         self._field_rows = self._plain_rows = 0

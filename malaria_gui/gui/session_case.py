@@ -21,6 +21,7 @@ class CasePart:
 
     def _init_case(self) -> None:
         self.case: CaseRecorder | None = None
+        self.unstored_decisions = False  # a decision made with no case open, or whose write failed
 
     def start_case(self, store: CaseStore, slide_id: str, reference: str = "", reviewer: str = "", *,
                    append: bool = False) -> CaseRecorder:
@@ -79,4 +80,5 @@ class CasePart:
             self._case_failed(exc)
 
     def _case_failed(self, exc: Exception) -> None:
+        self.unstored_decisions = True
         self.message.emit(f"Not written to the case store ({self.case.store.path}): {exc}", 30_000)

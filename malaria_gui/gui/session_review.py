@@ -51,6 +51,8 @@ class ReviewPart:
     def _on_corrections_changed(self, decided: dict[str, str | None] | None = None) -> None:
         if decided and self.case is not None:
             self._record_decisions(decided)  # durable before the views follow (session_case)
+        elif decided:
+            self.unstored_decisions = True  # no case open: only Save corrections keeps them
         if self.proxy.depends_on_threshold():  # misclassified / matrix-cell filters read the truth
             self.proxy.refilter()
         if self.results.sort_key()[0] != SORT_INPUT:
@@ -59,7 +61,11 @@ class ReviewPart:
         self.corrections_changed.emit()
 
     def has_unsaved_corrections(self) -> bool:
-        return bool(self.corrections) and not self.undo_stack.isClean()
+        """Decisions that closing would lose: made and not saved to a CSV, unless every one of
+        them went into the open case's store."""
+        if not self.corrections or self.undo_stack.isClean():
+            return False
+        return self.case is None or self.unstored_decisions
 
     def file_corrections(self) -> dict[str, str | None]:
         """The corrections of files of their own (path key -> label; None: the label cleared)."""
@@ -100,4 +106,5 @@ class ReviewPart:
             written.append((where, len(cells), "field-cell labels (image,cell,x,y,width,height,truth)"))
         if written:
             self.undo_stack.setClean()
+            self.unstored_decisions = False
         return written

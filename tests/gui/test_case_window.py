@@ -101,3 +101,16 @@ def test_open_case_shows_the_slide_without_scoring(qtbot, make_window, store_pat
         case = store.load_slide("R-1")
         history = store.decision_history("R-1")
     assert len(case.images) == 14 and history[-1][2:4] == (PARASITIZED, "Ben")
+
+
+def test_decisions_kept_in_the_open_case_do_not_ask_to_be_saved_on_close(qtbot, make_window, store_path,
+                                                                         stored_slide, monkeypatch):
+    window = make_window()
+    Settings().set_reviewer_name("Ben")
+    window.cases.ask_open_case = lambda store: "R-1"
+    assert window.cases.open_case()
+    window.session.set_truth([0], PARASITIZED)
+    assert not window.session.has_unsaved_corrections()  # already in the store
+    window.session.close_case()
+    window.session.set_truth([1], PARASITIZED)  # no case open now: only a CSV would keep it
+    assert window.session.has_unsaved_corrections()
