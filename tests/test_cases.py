@@ -13,6 +13,7 @@ import pytest
 
 from malaria_gui.engine import cases
 from malaria_gui.engine.cases import CaseError, CaseStore, slide_figures
+from malaria_gui.engine.confirmed import FIELD_FIGURE_COLUMNS
 
 
 def _cells(n: int, p_high: int = 2):
@@ -164,7 +165,7 @@ def test_case_csv_names_each_cell_and_guards_formulas(tmp_path):
         store.decide(ids[1], cases.CONFIRMED, "=HYPERLINK()")
         text = cases.case_csv_text(store.load_slide("=cmd|x"))
     lines = text.splitlines()
-    assert lines[0].split(",") == list(cases.CASE_COLUMNS)
+    assert lines[0].split(",") == list(cases.CASE_COLUMNS + FIELD_FIGURE_COLUMNS)
     assert lines[1].split(",")[:3] == ["'=cmd|x", "f.jpg", "1"]
     assert lines[1].split(",")[10:12] == ["Parasitized", ""]
     assert lines[2].split(",")[10:13] == ["Uninfected", "Parasitized", "'=HYPERLINK()"]
