@@ -9,8 +9,9 @@ import pytest
 from malaria_gui.engine import cases
 from malaria_gui.engine.cases import CaseStore, slide_figures
 from malaria_gui.engine.confirmed import (
-    FIELD_FIGURE_COLUMNS, NOT_REVIEWED, PARTLY_REVIEWED, REVIEWED, confirmed_text, figures_by_field,
+    NOT_REVIEWED, PARTLY_REVIEWED, REVIEWED, confirmed_text, figures_by_field,
     figures_from_results, review_figures)
+from malaria_gui.engine.export import FIELD_FIGURE_COLUMNS
 from malaria_gui.engine.field_labels import NOT_A_CELL
 from malaria_gui.engine.fields import wilson_interval
 from malaria_gui.engine.scorer import Result
@@ -98,3 +99,26 @@ def test_the_case_store_reads_the_same_figures_and_exports_them_per_field(tmp_pa
     assert header[-len(FIELD_FIGURE_COLUMNS):] == list(FIELD_FIGURE_COLUMNS)
     assert (row["field_parasitemia_model_pct"], row["field_parasitemia_confirmed_pct"]) == ("3.03", "2.02")
     assert (row["field_queue_reviewed"], row["field_queue_cells"], row["field_review"]) == ("3", "3", REVIEWED)
+
+
+def test_the_windows_csv_repeats_each_fields_two_figures_on_its_cells():
+    import csv
+    import io
+
+    from malaria_gui.engine.export import CSV_COLUMNS, FIELD_CELL_COLUMNS, csv_text
+
+    p, truths = _field()
+    rows = [Result(Path("s/f.jpg"), x, truth=t, cell=i + 1, box=(i, 0, 20, 20)) for i, (x, t) in enumerate(zip(p, truths))]
+    rows.append(Result(Path("s/cell.png"), 0.9))
+    corrected = [t is not None for t in truths] + [False]
+    per_field, _slides = figures_from_results(rows, corrected, 0.5)
+    text = csv_text(rows, 0.5, "m 1", corrected=corrected, field_figures=per_field)
+    got = list(csv.DictReader(io.StringIO(text)))
+    assert tuple(text.splitlines()[0].split(",")) == (CSV_COLUMNS + FIELD_CELL_COLUMNS + FIELD_FIGURE_COLUMNS
+                                                      + ("truth", "corrected"))
+    first = got[0]
+    assert (first["field_parasitemia_model_pct"], first["field_parasitemia_confirmed_pct"]) == ("3.03", "2.02")
+    assert (first["field_confirmed_ci_low_pct"], first["field_confirmed_ci_high_pct"]) == ("0.56", "7.07")
+    assert (first["field_queue_reviewed"], first["field_queue_cells"], first["field_review"]) == ("3", "3", REVIEWED)
+    assert got[50]["field_parasitemia_confirmed_pct"] == "2.02"  # every cell of the field carries it
+    assert all(got[-1][c] == "" for c in FIELD_FIGURE_COLUMNS)  # a plain file has no field

@@ -368,7 +368,7 @@ def image_figures(case: SlideCase) -> dict:
 def case_csv_text(case: SlideCase) -> str:
     """One row per stored cell: the model's call and the reviewer's decision side by side,
     then its field's parasitemia, model's and confirmed, and the queue's progress."""
-    from malaria_gui.engine.confirmed import FIELD_FIGURE_COLUMNS, field_figure_values
+    from malaria_gui.engine.export import FIELD_FIGURE_COLUMNS, field_figure_values
     from malaria_gui.engine.export import _cell as safe
 
     models = {im.path: (im.model, im.threshold) for im in case.images}

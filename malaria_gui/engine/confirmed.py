@@ -183,30 +183,3 @@ def confirmed_text(figures: ReviewFigures) -> str:
         return f"{_share(share)}, {counted}; no cell needed review"
     return f"{_share(share)}, {counted}; queue {figures.progress_text()}"
 
-
-# Columns for the exports. A per-cell CSV repeats its field's figures on each of the field's
-# rows (as it repeats the model and threshold), prefixed ``field_`` so no one reads them as
-# the cell's own; FIELDS.csv (one row per field) has the model's figure already.
-FIELD_FIGURE_COLUMNS = ("field_parasitemia_model_pct", "field_model_ci_low_pct", "field_model_ci_high_pct",
-                        "field_parasitemia_confirmed_pct", "field_confirmed_ci_low_pct",
-                        "field_confirmed_ci_high_pct", "field_queue_reviewed", "field_queue_cells", "field_review")
-CONFIRMED_COLUMNS = ("parasitemia_confirmed_pct", "confirmed_ci_low", "confirmed_ci_high", "queue_reviewed",
-                     "queue_cells", "review")
-
-
-def _values(share: tuple[float, float, float] | None) -> list[str]:
-    return ["", "", ""] if share is None else [f"{v:.2f}" for v in share]
-
-
-def confirmed_values(figures: ReviewFigures | None) -> list[str]:
-    """:data:`CONFIRMED_COLUMNS` of one field or slide (all empty for None: nothing counted)."""
-    if figures is None:
-        return [""] * len(CONFIRMED_COLUMNS)
-    return [*_values(figures.confirmed_parasitemia()), str(figures.reviewed), str(figures.queue), figures.state]
-
-
-def field_figure_values(figures: ReviewFigures | None) -> list[str]:
-    """:data:`FIELD_FIGURE_COLUMNS` (all empty for None: a plain file, or a field not counted)."""
-    if figures is None:
-        return [""] * len(FIELD_FIGURE_COLUMNS)
-    return [*_values(figures.model_parasitemia()), *confirmed_values(figures)]

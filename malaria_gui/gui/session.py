@@ -584,9 +584,13 @@ class Session(QObject):
         never reached says "not scored (cancelled)"), with the model and the exact threshold."""
         from malaria_gui.engine.export import model_label, write_csv
 
+        from malaria_gui.engine.confirmed import figures_from_results
+
         info = self.model_info
-        write_csv(path, self.results.results(), self.threshold, model_label(info.name, info.version) if info else "",
-                  corrected=self.results.corrected_flags())
+        results, corrected = self.results.results(), self.results.corrected_flags()
+        per_field, _slides = figures_from_results(results, corrected, self.threshold)
+        write_csv(path, results, self.threshold, model_label(info.name, info.version) if info else "",
+                  corrected=corrected, field_figures=per_field)
 
     def default_export_name(self, suffix: str) -> str:
         """``results-<folder or slide>-<date><suffix>``, after what was added."""
