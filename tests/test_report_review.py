@@ -69,4 +69,5 @@ def test_the_report_is_laid_out_for_a4():
     assert re.search(r"@page \{ size: A4; margin: \d+mm", text)
     assert "figure, tr, .limits" in text and "break-inside: avoid" in text  # a field's picture is never split
     assert "thead { display: table-header-group; }" in text
-    assert "overflow-wrap: anywhere" in text  # long paths wrap instead of widening the page
+    assert ".path { overflow-wrap: anywhere; }" in text  # long paths wrap instead of widening the page
+    assert "<td class='path' title='/lab/S-17/field_01.png'>" in text

@@ -37,7 +37,8 @@ figure img {{ max-width: 100%; border: 1px solid #ccc; }}
 .tag {{ background: {CORRECTED_TAG}; color: white; padding: 0 3px; }}
 .limits {{ border: 1px solid #999; padding: 0.5em 1em; background: #fafafa; }}
 .nowrap {{ white-space: nowrap; }}
-td, th {{ overflow-wrap: anywhere; }}
+td, th {{ overflow-wrap: break-word; }}
+.path {{ overflow-wrap: anywhere; }}
 /* A4: margins for a binder's holes; nothing wider than the page; a field's picture, a table
    row and the limits box are never split across two pages; table headers repeat. */
 @page {{ size: A4; margin: 15mm 12mm 15mm 18mm; }}
@@ -382,7 +383,7 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         if in_fields:
             box = f" title='box x, y, width, height: {', '.join(str(int(v)) for v in r.box)}'" if r.cell and r.box else ""
             cell = f"<td{box}>{f'#{r.cell}' if r.cell else ''}</td>"
-        out.append(f"<tr{cls}><td>{i}</td><td title='{e(str(r.path))}'>{e(str(r.path))}</td>{cell}"
+        out.append(f"<tr{cls}><td>{i}</td><td class='path' title='{e(str(r.path))}'>{e(str(r.path))}</td>{cell}"
                    f"{pred_cell}<td>{p}</td>"
                    + (f"<td>{e(r.truth or '')}</td>" if labelled else "")
                    + f"<td class='error'>{e(r.error or '')}</td><td>{e(r.warning or '')}</td>"
