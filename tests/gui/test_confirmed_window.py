@@ -24,3 +24,20 @@ def test_each_decision_changes_the_confirmed_figure_shown_beside_the_models(qtbo
     assert "model <b>33.33%" in summary.text()  # the model's figure stays the model's
     session.undo_stack.undo()
     assert "1 of 2 reviewed, 1 call not yet reviewed" in summary.text()
+
+
+def test_the_windows_csv_and_report_carry_the_confirmed_figure(qtbot, tmp_path):
+    import csv
+
+    session, field = fed(qtbot, tmp_path, labelled_files=False)
+    session.set_truth([row_of_cell(session, 1)], PARASITIZED)
+    session.set_truth([row_of_cell(session, 4)], UNINFECTED)
+    session.export_csv(tmp_path / "out.csv")
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["field_parasitemia_model_pct"], r["field_parasitemia_confirmed_pct"], r["field_queue_reviewed"],
+             r["field_queue_cells"]) for r in rows} == {("33.33", "16.67", "2", "2")}
+    session.export_report(tmp_path / "report.html", slide_id="S-1", reviewer="Ana")
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<th>Slide / sample id</th><td>S-1</td>" in text and "<th>Reviewer</th><td>Ana</td>" in text
+    assert "<td>1</td><td>16.67% (3.01-56.35%)</td><td>2 of 2</td>" in text
