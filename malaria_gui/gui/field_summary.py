@@ -17,7 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from malaria_gui.engine.confirmed import NOT_REVIEWED, PARTLY_REVIEWED, confirmed_text, figures_from_results
+from malaria_gui.engine.confirmed import NOT_REVIEWED, PARTLY_REVIEWED, confirmed_text, figures_for_paths
 from malaria_gui.engine.fields import slide_summaries
 from malaria_gui.engine.labels import CLASS_COLOURS, PARASITIZED
 from malaria_gui.gui.session import Session
@@ -63,8 +63,7 @@ class FieldSummary(QLabel):
             return
         threshold = session.threshold
         e = html.escape
-        per_field, per_slide = figures_from_results(session.results.results(), session.results.corrected_flags(),
-                                                    threshold)
+        per_field, per_slide = figures_for_paths(*session.results.field_review_cells(), threshold)
         lines = ["<b>Parasitemia</b> (parasitized red cells per 100 found)"]
         for s in slide_summaries(fields, threshold):
             not_counted = f", {s.failed} not counted" if s.failed else ""
