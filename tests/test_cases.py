@@ -13,6 +13,7 @@ import pytest
 
 from malaria_gui.engine import cases
 from malaria_gui.engine.cases import CaseError, CaseStore, slide_figures
+from malaria_gui.engine.export import FIELD_FIGURE_COLUMNS
 
 
 def _cells(n: int, p_high: int = 2):
@@ -164,7 +165,7 @@ def test_case_csv_names_each_cell_and_guards_formulas(tmp_path):
         store.decide(ids[1], cases.CONFIRMED, "=HYPERLINK()")
         text = cases.case_csv_text(store.load_slide("=cmd|x"))
     lines = text.splitlines()
-    assert lines[0].split(",") == list(cases.CASE_COLUMNS)
+    assert lines[0].split(",") == list(cases.CASE_COLUMNS + FIELD_FIGURE_COLUMNS)
     assert lines[1].split(",")[:3] == ["'=cmd|x", "f.jpg", "1"]
     assert lines[1].split(",")[10:12] == ["Parasitized", ""]
     assert lines[2].split(",")[10:13] == ["Uninfected", "Parasitized", "'=HYPERLINK()"]
@@ -185,7 +186,8 @@ def test_cli_lists_and_exports_a_stored_slide(tmp_path, capsys):
     assert main(["cases", "export", "SL-9", "--csv", str(tmp_path / "out.csv"), "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "wrote 10 cell rows" in out
-    assert "model: 30.00% (3 of 10 red cells); reviewed 2 of 3 calls; confirmed: 10.00%" in out
+    assert "model: 30.00% (95% CI 10.78-60.32%), 3 of 10 red cells" in out
+    assert "confirmed: at least 10.00% (95% CI 1.79-40.42%), 1 of 10 red cells; 2 of 3 reviewed, 1 call not yet" in out
     assert len((tmp_path / "out.csv").read_text().splitlines()) == 11
     assert main(["cases", "export", "NOPE", "--csv", str(tmp_path / "x.csv"), "--db", str(db)]) == 2
     assert "no slide 'NOPE'" in capsys.readouterr().err

@@ -268,7 +268,8 @@ def test_smear_command_writes_both_csvs(smear_folder, tmp_path, tiny_model_path,
         assert fh.readline().strip() == "image,cell,x,y,width,height,prediction,p_parasitized,model,threshold"
     with open(fields_csv, encoding="utf-8") as fh:
         assert fh.readline().strip() == ("slide,image,cells,parasitized,parasitemia,ci_low,ci_high,white_cells,"
-                                         "clumps_left_out,others_left_out,error")
+                                         "clumps_left_out,others_left_out,error,parasitemia_confirmed_pct,"
+                                         "confirmed_ci_low,confirmed_ci_high,queue_reviewed,queue_cells,review")
     cells, fields = _rows(cells_csv), _rows(fields_csv)
     assert len(fields) == 4
     bad = [f for f in fields if f["error"]]
@@ -282,6 +283,7 @@ def test_smear_command_writes_both_csvs(smear_folder, tmp_path, tiny_model_path,
     assert [f["white_cells"] for f in good] == ["1", "1", "1"]
     assert all(int(f["others_left_out"]) >= 1 and f["clumps_left_out"].isdigit() for f in good)
     assert bad[0]["white_cells"] == bad[0]["clumps_left_out"] == bad[0]["others_left_out"] == ""
+    assert bad[0]["queue_cells"] == bad[0]["review"] == ""
     assert len({c["model"] for c in cells}) == 1 and cells[0]["model"]  # the model that scored them, on every row
     assert {c["threshold"] for c in cells} == {"0.5"}
     for f in good:
@@ -291,6 +293,10 @@ def test_smear_command_writes_both_csvs(smear_folder, tmp_path, tiny_model_path,
         low, high = wilson_interval(k, len(mine))
         assert float(f["parasitemia"]) == pytest.approx(100 * k / len(mine), abs=0.006)
         assert (float(f["ci_low"]), float(f["ci_high"])) == pytest.approx((100 * low, 100 * high), abs=0.006)
+        # smear reviews nothing: no confirmed figure while any cell awaits a person.
+        queue = sum(float(c["p_parasitized"]) >= 0.35 for c in mine)  # calls and the band below 0.5
+        assert (f["queue_reviewed"], f["queue_cells"]) == ("0", str(queue))
+        assert (f["review"], f["parasitemia_confirmed_pct"]) == (("not reviewed", "") if queue else ("reviewed", "0.00"))
     image = cv2.imread(fields[0]["image"])
     for c in cells[:5]:  # boxes are in the original image's pixels
         x, y, w, h = (int(c[k]) for k in ("x", "y", "width", "height"))

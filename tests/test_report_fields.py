@@ -60,8 +60,9 @@ def test_report_has_slide_and_field_tables_and_the_fields_drawn(tmp_path):
     assert "<h2>Whole smear fields</h2>" in text
     assert "slide&lt;1&gt;" in text and "slide<1>" not in text  # escaped
     pct, low, high = good.parasitemia(0.5)
-    assert f"<td>2</td><td>1</td><td>{n}</td><td>{k}</td><td>{pct:.2f}%</td><td>{low:.2f}-{high:.2f}%</td>" in text
-    assert "blank.png</td><td></td><td></td><td></td><td></td><td class='error'>not a smear field: blank" in text
+    white = good.white_cells
+    assert f"<td>2</td><td>1</td><td>{n}</td><td>{white}</td><td>{k}</td><td>{pct:.2f}% ({low:.2f}-{high:.2f}%)</td>" in text
+    assert "blank.png</td>" + "<td></td>" * 7 + "<td class='error'>not a smear field: blank" in text
     figures = re.findall(r"src='data:image/jpeg;base64,([^']+)'", text)
     assert len(figures) == 1 and colour_pixels(base64.b64decode(figures[0]), CLASS_COLOURS[PARASITIZED]) > 50
     # Without fields the report is as before.

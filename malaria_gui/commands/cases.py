@@ -66,11 +66,10 @@ def run(args: argparse.Namespace) -> int:
     thresholds = {im.threshold for im in case.images if im.threshold is not None}
     line = f"wrote {len(case.cells)} cell rows of slide {case.slide_id} to {args.csv}"
     if len(thresholds) == 1:
+        from malaria_gui.engine.confirmed import confirmed_text, model_text
+
         fig = slide_figures(case.cells, thresholds.pop())
-        model, confirmed = fig.model_parasitemia(), fig.confirmed_parasitemia()
-        if model is not None:
-            line += (f"\n  model: {model[0]:.2f}% ({fig.called} of {fig.red_cells} red cells); reviewed "
-                     f"{fig.reviewed_calls} of {fig.called} calls; confirmed: {confirmed[0]:.2f}% "
-                     f"(95% CI {confirmed[1]:.2f}-{confirmed[2]:.2f}%)")
+        if fig.red_cells:
+            line += f"\n  model: {model_text(fig)}\n  confirmed: {confirmed_text(fig)}"
     print(line)
     return EXIT_OK

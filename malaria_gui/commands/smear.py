@@ -22,8 +22,13 @@ from pathlib import Path
 from malaria_gui.exitcodes import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 
 CELL_COLUMNS = ("image", "cell", "x", "y", "width", "height", "prediction", "p_parasitized", "model", "threshold")
+# ``parasitemia``, ``ci_low``, ``ci_high``: the model's figure. Then the confirmed one and the
+# review queue (engine/confirmed.py): smear reviews nothing, so ``review`` says "not reviewed"
+# and ``queue_cells`` how many cells await a person (empty confirmed figure), or "reviewed"
+# with 0% when no cell needed review.
 FIELD_COLUMNS = ("slide", "image", "cells", "parasitized", "parasitemia", "ci_low", "ci_high", "white_cells",
-                 "clumps_left_out", "others_left_out", "error")
+                 "clumps_left_out", "others_left_out", "error", "parasitemia_confirmed_pct", "confirmed_ci_low",
+                 "confirmed_ci_high", "queue_reviewed", "queue_cells", "review")
 
 
 def add_arguments(parser: argparse.ArgumentParser, threshold_type, positive_int) -> None:
@@ -106,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
 def _count(paths: list[Path], classifier, threshold: float, args: argparse.Namespace, store=None, slide=None) -> int:
     from tqdm import tqdm
 
+    from malaria_gui.engine.confirmed import review_figures
     from malaria_gui.engine.export import _cell as safe  # the same formula-injection guard as classify
-    from malaria_gui.engine.export import model_label
+    from malaria_gui.engine.export import confirmed_values, model_label
     from malaria_gui.engine.fields import CLUMP, OTHER, score_fields
 
     model = safe(model_label(classifier.name, classifier.version))
@@ -121,6 +127,7 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
     field_rows.writerow(FIELD_COLUMNS)
     crop_names = _CropNames()
     summaries_in = []  # FieldResults without their cells' pixels: flat memory over any number of fields
+    queue = 0
     cancel = threading.Event()
     bar = tqdm(total=len(paths), unit="field", file=sys.stderr, disable=True if args.quiet else None, leave=False)
     try:
@@ -134,12 +141,15 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
                                 c.crop)
                     c.crop = None
             share = field.parasitemia(threshold)
+            figures = (review_figures([c.p_parasitized for c in field.cells], [None] * len(field.cells), threshold)
+                       if field.ok else None)
+            queue += figures.queue if figures is not None else 0
             field_rows.writerow([safe(field.slide), image, len(field.cells) if field.ok else "",
                                  field.parasitized(threshold) if field.ok else "",
                                  *(("", "", "") if share is None else (f"{v:.2f}" for v in share)),
                                  *((field.white_cells, field.left_out.get(CLUMP, 0), field.left_out.get(OTHER, 0))
                                    if field.ok else ("", "", "")),
-                                 safe(field.error or "")])
+                                 safe(field.error or ""), *confirmed_values(figures)])
             if store is not None:  # each field its own transaction: a killed run keeps the fields before it
                 from malaria_gui.engine.cases import record_field
 
@@ -159,6 +169,9 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
     from malaria_gui.engine.parasitemia import field_accuracy
 
     print(report_text(summaries_in, threshold, classifier.name, accuracy=field_accuracy(classifier.card)))
+    if queue:
+        print(f"not reviewed: these are the model's figures; {queue} cell{'s' if queue != 1 else ''} "
+              "(every call and the uncertain band) await confirmation by a trained person")
     if store is not None:
         print(f"recorded as slide {args.case} in {store.path}")
     from malaria_gui.engine.export import atomic_write

@@ -357,50 +357,13 @@ def _statements(script: str) -> list[str]:
 
 # ---------------------------------------------------------------- figures and export
 
-@dataclass(slots=True)
-class SlideFigures:
-    """The model's parasitemia and the reviewed one, for a slide at a threshold."""
+def slide_figures(cells: Iterable[StoredCell], threshold: float):
+    """The model's parasitemia and the confirmed one of stored cells at ``threshold``, with
+    the review queue's progress (:class:`~malaria_gui.engine.confirmed.ReviewFigures`)."""
+    from malaria_gui.engine.confirmed import review_figures
 
-    red_cells: int  # counted cells less those a reviewer said are not red cells
-    called: int  # of those, called Parasitized by the model
-    confirmed: int  # called or not, confirmed Parasitized by a reviewer
-    rejected: int  # called Parasitized, reviewed as Uninfected
-    not_cells: int
-    reviewed_calls: int  # calls with a decision
-    reviewed: int  # cells with any decision
-
-    def model_parasitemia(self) -> tuple[float, float, float] | None:
-        return _percent(self.called, self.red_cells)
-
-    def confirmed_parasitemia(self) -> tuple[float, float, float] | None:
-        """Confirmed positives / red cells: the figure a lab reports once every call is reviewed."""
-        return _percent(self.confirmed, self.red_cells)
-
-
-def _percent(k: int, n: int) -> tuple[float, float, float] | None:
-    from malaria_gui.engine.fields import wilson_interval
-
-    if n <= 0:
-        return None
-    low, high = wilson_interval(k, n)
-    return 100.0 * k / n, 100.0 * low, 100.0 * high
-
-
-def slide_figures(cells: Iterable[StoredCell], threshold: float) -> SlideFigures:
-    red = called = confirmed = rejected = not_cells = reviewed_calls = reviewed = 0
-    for c in cells:
-        is_call = c.p_parasitized >= threshold
-        if c.truth:
-            reviewed += 1
-            reviewed_calls += is_call
-        if c.truth == NOT_A_CELL:
-            not_cells += 1
-            continue
-        red += 1
-        called += is_call
-        confirmed += c.truth == CONFIRMED
-        rejected += is_call and c.truth == REJECTED
-    return SlideFigures(red, called, confirmed, rejected, not_cells, reviewed_calls, reviewed)
+    cells = list(cells)
+    return review_figures([c.p_parasitized for c in cells], [c.truth for c in cells], threshold)
 
 
 def reviewed_labels(case: SlideCase) -> tuple[list, list[tuple[str, str]]]:
@@ -428,20 +391,40 @@ CASE_COLUMNS = ("slide", "image", "cell", "x", "y", "width", "height", "p_parasi
                 "prediction", "review", "reviewer", "reviewed_at")
 
 
+def image_figures(case: SlideCase) -> dict:
+    """Each stored field's figures (model's, confirmed, queue) at the threshold it was scored at."""
+    from malaria_gui.engine.confirmed import review_figures
+
+    by_image: dict[str, list[StoredCell]] = {}
+    for c in case.cells:
+        by_image.setdefault(c.image, []).append(c)
+    out = {}
+    for im in case.images:
+        if im.threshold is None or im.error:
+            continue
+        cells = by_image.get(im.path, [])
+        out[im.path] = review_figures([c.p_parasitized for c in cells], [c.truth for c in cells], im.threshold)
+    return out
+
+
 def case_csv_text(case: SlideCase) -> str:
-    """One row per stored cell: the model's call and the reviewer's decision side by side."""
+    """One row per stored cell: the model's call and the reviewer's decision side by side,
+    then its field's parasitemia, model's and confirmed, and the queue's progress."""
+    from malaria_gui.engine.export import FIELD_FIGURE_COLUMNS, field_figure_values
     from malaria_gui.engine.export import _cell as safe
 
     models = {im.path: (im.model, im.threshold) for im in case.images}
+    figures = {path: field_figure_values(f) for path, f in image_figures(case).items()}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CASE_COLUMNS)
+    writer.writerow(CASE_COLUMNS + FIELD_FIGURE_COLUMNS)
     for c in case.cells:
         model, threshold = models.get(c.image, ("", None))
         prediction = "" if threshold is None else (CONFIRMED if c.p_parasitized >= threshold else REJECTED)
         writer.writerow([safe(case.slide_id), safe(c.image), c.number, c.x, c.y, c.width, c.height,
                          f"{c.p_parasitized:.6f}", safe(model), "" if threshold is None else f"{threshold:.4f}",
-                         prediction, c.truth, safe(c.reviewer), c.decided])
+                         prediction, c.truth, safe(c.reviewer), c.decided,
+                         *figures.get(c.image, field_figure_values(None))])
     return out.getvalue()
 
 

@@ -8,7 +8,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date as Date
 from pathlib import Path
@@ -123,7 +123,7 @@ def model_label(name: str, version: str) -> str:
 
 
 def csv_text(results: Sequence[Result], threshold: float, model: str = "",
-             corrected: Sequence[bool] | None = None) -> str:
+             corrected: Sequence[bool] | None = None, field_figures: Mapping | None = None) -> str:
     """One row per input file; ``truth`` is added when any file's class is known.
 
     ``model`` is :func:`model_label`'s text; the threshold is written at full precision
@@ -131,10 +131,15 @@ def csv_text(results: Sequence[Result], threshold: float, model: str = "",
     (one flag per result, from the window's review) adds ``truth`` and a last ``corrected``
     column, so a reader can tell a reviewer's label from a folder name's. Cells of whole
     fields add :data:`FIELD_CELL_COLUMNS`: a field's 113 rows must not read as one file.
+    ``field_figures`` (field path -> ``engine.confirmed.ReviewFigures``, the window's review)
+    adds each cell's field's parasitemia, model's and confirmed, and the queue's progress
+    (``FIELD_FIGURE_COLUMNS``, after the cell's box).
     """
     labelled = corrected is not None or any(r.truth is not None for r in results)
     in_fields = any(r.cell is not None for r in results)
-    columns = (CSV_COLUMNS + (FIELD_CELL_COLUMNS if in_fields else ()) + ((TRUTH_COLUMN,) if labelled else ())
+    figures = field_figures if in_fields and field_figures is not None else None
+    columns = (CSV_COLUMNS + (FIELD_CELL_COLUMNS if in_fields else ()) + (FIELD_FIGURE_COLUMNS if figures is not None else ())
+               + ((TRUTH_COLUMN,) if labelled else ())
                + ((CORRECTED_COLUMN,) if corrected is not None else ()))
     cut = repr(float(threshold))
     out = io.StringIO()
@@ -152,12 +157,43 @@ def csv_text(results: Sequence[Result], threshold: float, model: str = "",
         ]
         if in_fields:
             row.extend(_cell_columns(r))
+        if figures is not None:
+            row.extend(field_figure_values(figures.get(str(r.path)) if r.cell else None))
         if labelled:
             row.append(r.truth or "")
         if corrected is not None:
             row.append("yes" if corrected[i] else "")
         writer.writerow(row)
     return out.getvalue()
+
+
+# engine.confirmed.ReviewFigures as columns (read by duck typing: that module imports
+# field_labels, which imports this one). A per-cell CSV repeats its field's figures on each of
+# the field's rows (as it repeats the model and threshold), prefixed ``field_`` so no one reads
+# them as the cell's own; FIELDS.csv (one row per field) has the model's figure already.
+FIELD_FIGURE_COLUMNS = ("field_parasitemia_model_pct", "field_model_ci_low_pct", "field_model_ci_high_pct",
+                        "field_parasitemia_confirmed_pct", "field_confirmed_ci_low_pct",
+                        "field_confirmed_ci_high_pct", "field_queue_reviewed", "field_queue_cells", "field_review")
+CONFIRMED_COLUMNS = ("parasitemia_confirmed_pct", "confirmed_ci_low", "confirmed_ci_high", "queue_reviewed",
+                     "queue_cells", "review")
+
+
+def _values(share: tuple[float, float, float] | None) -> list[str]:
+    return ["", "", ""] if share is None else [f"{v:.2f}" for v in share]
+
+
+def confirmed_values(figures) -> list[str]:
+    """:data:`CONFIRMED_COLUMNS` of one field or slide (all empty for None: nothing counted)."""
+    if figures is None:
+        return [""] * len(CONFIRMED_COLUMNS)
+    return [*_values(figures.confirmed_parasitemia()), str(figures.reviewed), str(figures.queue), figures.state]
+
+
+def field_figure_values(figures) -> list[str]:
+    """:data:`FIELD_FIGURE_COLUMNS` (all empty for None: a plain file, or a field not counted)."""
+    if figures is None:
+        return [""] * len(FIELD_FIGURE_COLUMNS)
+    return [*_values(figures.model_parasitemia()), *confirmed_values(figures)]
 
 
 def _cell_columns(result: Result) -> list[str]:
@@ -168,8 +204,8 @@ def _cell_columns(result: Result) -> list[str]:
 
 
 def write_csv(path: str | os.PathLike[str], results: Sequence[Result], threshold: float, model: str = "",
-              corrected: Sequence[bool] | None = None) -> None:
-    atomic_write(path, csv_text(results, threshold, model, corrected).encode("utf-8"))
+              corrected: Sequence[bool] | None = None, field_figures: Mapping | None = None) -> None:
+    atomic_write(path, csv_text(results, threshold, model, corrected, field_figures).encode("utf-8"))
 
 
 def unscored_results(items: Iterable, reason: str = NOT_SCORED) -> list[Result]:

@@ -35,7 +35,36 @@ th {{ background: #f0f0f0; }}
 figure {{ margin: 1em 0; }}
 figure img {{ max-width: 100%; border: 1px solid #ccc; }}
 .tag {{ background: {CORRECTED_TAG}; color: white; padding: 0 3px; }}
+.limits {{ border: 1px solid #999; padding: 0.5em 1em; background: #fafafa; }}
+.nowrap {{ white-space: nowrap; }}
+td, th {{ overflow-wrap: break-word; }}
+.path {{ overflow-wrap: anywhere; }}
+/* A4: margins for a binder's holes; nothing wider than the page; a field's picture, a table
+   row and the limits box are never split across two pages; table headers repeat. */
+@page {{ size: A4; margin: 15mm 12mm 15mm 18mm; }}
+@media print {{
+  body {{ margin: 0; font-size: 9pt; }}
+  table {{ width: 100%; }}
+  td, th {{ padding: 1px 4px; }}
+  .side {{ display: block; }}
+  h1, h2, h3 {{ break-after: avoid; page-break-after: avoid; }}
+  figure, tr, .limits, .side img {{ break-inside: avoid; page-break-inside: avoid; }}
+  figure img {{ max-height: 190mm; max-width: 100%; }}
+  thead {{ display: table-header-group; }}
+}}
 """
+NOT_GIVEN = "not given"
+LIMITS = (
+    "<b>Limits of this tool.</b> malaria-gui is a research and decision-support tool, not a "
+    "diagnostic device: every positive must be confirmed by a trained microscopist before a result "
+    "is reported. The model's parasitemia counts the red cells the model calls Parasitized; the "
+    "confirmed one counts the red cells a reviewer confirmed (while the review queue is not fully "
+    "reviewed it is a lower bound, marked \"at least\"). Only the cells in the review queue (every "
+    "call and the uncertain band below the threshold) were put before the reviewer: parasites the "
+    "model scored lower are in neither figure. Red cells are the cells the segmentation found in the "
+    "images listed in this report, less those a reviewer marked not a red cell; white cells, clumps "
+    "and debris are counted apart. Intervals are 95% Wilson intervals for counting error only, not for "
+    "segmentation, staining or the model's own errors.")
 FIELD_FIGURE_SIDE = 900  # long side of each field drawn in the report
 
 
@@ -135,31 +164,65 @@ def _percent_cell(share: tuple[float, float, float] | None) -> str:
     return f"<td>{share[0]:.2f}%</td><td>{share[1]:.2f}-{share[2]:.2f}%</td>"
 
 
+def _figure_cells(figures) -> str:
+    """The confirmed figure's cells: count, figure with interval (or why none), queue progress."""
+    from malaria_gui.engine.confirmed import NOT_REVIEWED, PARTLY_REVIEWED
+
+    if figures is None:
+        return "<td></td><td></td><td></td>"
+    share = figures.confirmed_parasitemia()
+    if share is None:
+        shown = "not reviewed" if figures.state == NOT_REVIEWED else ""
+    else:
+        bound = "at least " if figures.state == PARTLY_REVIEWED else ""
+        shown = f"{bound}{share[0]:.2f}% ({share[1]:.2f}-{share[2]:.2f}%)"
+    return f"<td>{figures.confirmed}</td><td>{shown}</td><td>{figures.reviewed} of {figures.queue}</td>"
+
+
+def _model_cells(k: int, share: tuple[float, float, float] | None) -> str:
+    shown = "" if share is None else f"{share[0]:.2f}% ({share[1]:.2f}-{share[2]:.2f}%)"
+    return f"<td>{k}</td><td>{shown}</td>"
+
+
+_FIGURE_HEADS = ("<th>Called</th><th>Model's parasitemia (95% CI)</th><th>Confirmed</th>"
+                 "<th>Confirmed parasitemia (95% CI)</th><th>Queue reviewed</th>")
+
+
 def fields_html(fields: Sequence, threshold: float,
                 field_images: Mapping[str, tuple[int, int, bytes]] | None = None,
-                corrections: Mapping[str, Mapping[int, str]] | None = None) -> list[str]:
-    """Parasitemia per slide and per field (95% Wilson interval), then each field drawn with
-    its cells outlined and numbered (an embedded JPEG); ``corrections`` (field path -> cell
-    number -> a reviewer's label) are marked on the pictures and listed under them."""
+                corrections: Mapping[str, Mapping[int, str]] | None = None,
+                figures: tuple[Mapping, Mapping] | None = None) -> list[str]:
+    """Parasitemia per slide and per field, the model's and the confirmed one (95% Wilson
+    intervals; ``figures``: per field path and per slide, ``engine.confirmed``), then each field
+    drawn with its cells outlined and numbered (an embedded JPEG); ``corrections`` (field path
+    -> cell number -> a reviewer's label) are marked on the pictures and listed under them."""
     from malaria_gui.engine.fields import slide_summaries
 
     e = html.escape
     field_images = field_images or {}
     corrections = corrections or {}
+    per_field, per_slide = figures or ({}, {})
     out = ["<h2>Whole smear fields</h2>",
-           "<p>Parasitemia = parasitized red cells per 100 red cells found, with its 95% interval "
-           "(Wilson); a slide is the folder holding its fields, pooled over them.</p>",
-           "<table><tr><th>Slide</th><th>Fields</th><th>Not counted</th><th>Cells</th><th>Parasitized</th>"
-           "<th>Parasitemia</th><th>95% interval</th></tr>"]
+           "<p>Parasitemia = parasitized red cells per 100 red cells, with its 95% interval (Wilson): "
+           "the model's (cells it calls Parasitized) and the confirmed one (cells a reviewer confirmed). "
+           "A slide is the folder holding its fields, pooled over them.</p>",
+           "<table><thead><tr><th>Slide</th><th>Fields</th><th>Not counted</th><th>Red cells</th>"
+           f"<th>White cells</th>{_FIGURE_HEADS}</tr></thead>"]
     for s in slide_summaries(fields, threshold):
         out.append(f"<tr><td>{e(s.slide)}</td><td>{s.fields}</td><td>{s.failed}</td><td>{s.cells}</td>"
-                   f"<td>{s.parasitized}</td>{_percent_cell(s.parasitemia())}</tr>")
-    out += ["</table>", "<h3>Per field</h3><table><tr><th>Slide</th><th>Image</th><th>Cells</th>"
-            "<th>Parasitized</th><th>Parasitemia</th><th>95% interval</th><th>Error</th></tr>"]
+                   f"<td>{s.white_cells}</td>{_model_cells(s.parasitized, s.parasitemia())}"
+                   f"{_figure_cells(per_slide.get(s.slide))}</tr>")
+    out += ["</table>", "<h3>Per field</h3><table><thead><tr><th>Slide</th><th>Image</th><th>Red cells</th>"
+            f"<th>White cells</th>{_FIGURE_HEADS}<th>Error</th></tr></thead>"]
     for f in fields:
-        counts = f"<td>{len(f.cells)}</td><td>{f.parasitized(threshold)}</td>" if f.ok else "<td></td><td></td>"
+        if f.ok:
+            counts = (f"<td>{len(f.cells)}</td><td>{f.white_cells}</td>"
+                      f"{_model_cells(f.parasitized(threshold), f.parasitemia(threshold))}"
+                      f"{_figure_cells(per_field.get(str(f.path)))}")
+        else:
+            counts = "<td></td>" * 7
         out.append(f"<tr><td>{e(f.slide)}</td><td title='{e(str(f.path))}'>{e(Path(f.path).name)}</td>{counts}"
-                   f"{_percent_cell(f.parasitemia(threshold))}<td class='error'>{e(f.error or '')}</td></tr>")
+                   f"<td class='error'>{e(f.error or '')}</td></tr>")
     out.append("</table>")
     for f in fields:
         if not f.ok:
@@ -181,6 +244,33 @@ def fields_html(fields: Sequence, threshold: float,
         out.append(f"<figure><img alt='{e(Path(f.path).name)} with its cells outlined and numbered' "
                    f"src='data:image/jpeg;base64,{base64.b64encode(jpeg).decode('ascii')}'>"
                    f"<figcaption>{caption}</figcaption></figure>")
+    return out
+
+
+def reviewed_html(results: Sequence[Result], corrected: Sequence[bool] | None, threshold: float,
+                  decisions: Mapping[tuple[str, int | None], tuple[str, str]] | None = None) -> list[str]:
+    """The cells a reviewer decided: field (or file), cell, P, the model's call, the decision,
+    and who decided when, where recorded; field cells first by field and cell."""
+    e = html.escape
+    decisions = decisions or {}
+    rows = [r for r, flag in zip(results, corrected or ()) if flag and r.truth]
+    if not rows:
+        return ["<h2>Cells reviewed</h2><p>No cell was reviewed: every figure in this report is the model's.</p>"]
+    rows.sort(key=lambda r: (r.cell is None, str(r.path), r.cell or 0))
+    confirmed = sum(r.truth == PARASITIZED for r in rows)
+    out = [f"<h2>Cells reviewed</h2><p>{_count(len(rows), 'cell')} reviewed, {confirmed} confirmed "
+           f"{PARASITIZED}.</p>",
+           "<table><thead><tr><th>Field or file</th><th>Cell</th><th>P(Parasitized)</th><th>Model's call</th>"
+           "<th>Decision</th><th>Reviewer</th><th>Time</th></tr></thead>"]
+    for r in rows:
+        who, when = decisions.get((str(r.path), r.cell), ("", ""))
+        call = r.prediction(threshold) or ""
+        p = "" if r.p_parasitized is None else f"{r.p_parasitized:.4f}"
+        out.append(f"<tr><td title='{e(str(r.path))}'>{e(Path(r.path).name)}</td>"
+                   f"<td>{f'#{r.cell}' if r.cell else ''}</td><td>{p}</td><td class='{call}'>{call}</td>"
+                   f"<td class='{e(r.truth or '')}'>{e(r.truth or '')}</td><td>{e(who)}</td>"
+                   f"<td class='nowrap'>{e(when)}</td></tr>")
+    out.append("</table>")
     return out
 
 
@@ -222,14 +312,25 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
                 date: datetime | None = None, title: str = "Malaria cell screening report",
                 fields: Sequence | None = None,
                 field_images: Mapping[str, tuple[int, int, bytes]] | None = None,
-                corrected: Sequence[bool] | None = None, in_matrix: Sequence[bool] | None = None) -> str:
-    """The report as a string: summary, matrix and metrics (labelled input), whole fields
-    (``fields``: engine FieldResults; ``field_images``: display copies by path), per-file table.
-    ``corrected`` (one flag per result) adds a last column marking the reviewer's labels;
-    ``in_matrix`` (likewise) says which results belong to the labelled set the matrix and
-    metrics describe (reviewed calls on field cells are not a random sample: left out)."""
+                corrected: Sequence[bool] | None = None, in_matrix: Sequence[bool] | None = None,
+                slide_id: str = "", reference: str = "", reviewer: str = "",
+                decisions: Mapping[tuple[str, int | None], tuple[str, str]] | None = None) -> str:
+    """The report as a string: the slide and who reviewed it, summary, matrix and metrics
+    (labelled input), whole fields with the model's and the confirmed parasitemia (``fields``:
+    engine FieldResults; ``field_images``: display copies by path), the cells reviewed, the
+    tool's limits, per-file table. ``corrected`` (one flag per result) marks the reviewer's
+    labels; ``in_matrix`` (likewise) says which results belong to the labelled set the matrix
+    and metrics describe (reviewed calls on field cells are not a random sample: left out).
+    ``slide_id``, ``reference`` (patient or sample) and ``reviewer`` show "not given" when
+    empty; ``decisions`` ((path, cell number or None) -> (reviewer, time)) where recorded."""
+    from malaria_gui.engine.confirmed import figures_from_results
+
     e = html.escape
     date = date or datetime.now()
+
+    def given(text: str) -> str:
+        return e(text) if text.strip() else f"<i>{NOT_GIVEN}</i>"
+
     counts = count_classes([r.p_parasitized for r in results], threshold)
     share = "" if counts.parasitized_share is None else f" ({100 * counts.parasitized_share:.1f}%)"
     out = [
@@ -237,6 +338,9 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         f"<title>{e(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{e(title)}</h1>",
         "<table>",
+        f"<tr><th>Slide / sample id</th><td>{given(slide_id)}</td></tr>",
+        f"<tr><th>Patient / sample reference</th><td>{given(reference)}</td></tr>",
+        f"<tr><th>Reviewer</th><td>{given(reviewer)}</td></tr>",
         f"<tr><th>Date</th><td>{e(date.strftime('%Y-%m-%d %H:%M'))}</td></tr>",
         f"<tr><th>Model</th><td>{e(model_name)} (version {e(model_version)})</td></tr>",
         f"<tr><th>Decision threshold</th><td>{e(repr(float(threshold)))} (Parasitized when P(Parasitized) &ge; threshold)</td></tr>",
@@ -257,14 +361,17 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
                 f"<img alt='Confusion matrix' src='data:image/png;base64,{png}'>",
                 f"<table>{rows}</table></div>"]
     if fields:
-        out += fields_html(fields, threshold, field_images, field_corrections(results, corrected))
+        out += fields_html(fields, threshold, field_images, field_corrections(results, corrected),
+                           figures_from_results(results, corrected, threshold))
+    out += reviewed_html(results, corrected, threshold, decisions)
+    out.append(f"<p class='limits'>{LIMITS}</p>")
     labelled = corrected is not None or any(r.truth is not None for r in results)
     in_fields = any(r.cell is not None for r in results)
     out += [("<h2>Files and field cells</h2>" if in_fields else "<h2>Files</h2>")
-            + "<table><tr><th>#</th><th>File</th>" + ("<th>Cell</th>" if in_fields else "")
+            + "<table><thead><tr><th>#</th><th>File</th>" + ("<th>Cell</th>" if in_fields else "")
             + "<th>Prediction</th><th>P(Parasitized)</th>"
             + ("<th>True label</th>" if labelled else "") + "<th>Error</th><th>Warning</th>"
-            + ("<th>Corrected</th>" if corrected is not None else "") + "</tr>"]
+            + ("<th>Corrected</th>" if corrected is not None else "") + "</tr></thead>"]
     for i, r in enumerate(results, 1):
         prediction = r.prediction(threshold)
         wrong = labelled and prediction is not None and r.truth is not None and r.truth != prediction
@@ -276,7 +383,7 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
         if in_fields:
             box = f" title='box x, y, width, height: {', '.join(str(int(v)) for v in r.box)}'" if r.cell and r.box else ""
             cell = f"<td{box}>{f'#{r.cell}' if r.cell else ''}</td>"
-        out.append(f"<tr{cls}><td>{i}</td><td title='{e(str(r.path))}'>{e(str(r.path))}</td>{cell}"
+        out.append(f"<tr{cls}><td>{i}</td><td class='path' title='{e(str(r.path))}'>{e(str(r.path))}</td>{cell}"
                    f"{pred_cell}<td>{p}</td>"
                    + (f"<td>{e(r.truth or '')}</td>" if labelled else "")
                    + f"<td class='error'>{e(r.error or '')}</td><td>{e(r.warning or '')}</td>"
@@ -290,8 +397,11 @@ def write_report(path: str | os.PathLike[str], results: Sequence[Result], thresh
                  model_name: str, model_version: str, date: datetime | None = None,
                  fields: Sequence | None = None,
                  field_images: Mapping[str, tuple[int, int, bytes]] | None = None,
-                 corrected: Sequence[bool] | None = None, in_matrix: Sequence[bool] | None = None) -> None:
+                 corrected: Sequence[bool] | None = None, in_matrix: Sequence[bool] | None = None,
+                 slide_id: str = "", reference: str = "", reviewer: str = "",
+                 decisions: Mapping[tuple[str, int | None], tuple[str, str]] | None = None) -> None:
     """Write the report atomically: a reader sees the old file or the whole new one."""
     text = report_html(results, threshold, model_name=model_name, model_version=model_version, date=date,
-                       fields=fields, field_images=field_images, corrected=corrected, in_matrix=in_matrix)
+                       fields=fields, field_images=field_images, corrected=corrected, in_matrix=in_matrix,
+                       slide_id=slide_id, reference=reference, reviewer=reviewer, decisions=decisions)
     atomic_write(path, text.encode("utf-8"))

@@ -5,6 +5,8 @@ Computed from the session's rows (``results.field_results()`` and the engine's
 ``slide_summaries``), so it follows the threshold, and hidden while no field was scored.
 Cells a reviewer marked "not a red cell" are left out of every count, and said so; the cells
 a reviewer checked are listed as reviewed calls (not a random sample: no accuracy from them).
+Beside the model's figure stands the confirmed one and the review queue's progress
+(``engine/confirmed.py``), updated after each decision.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
+from malaria_gui.engine.confirmed import NOT_REVIEWED, PARTLY_REVIEWED, confirmed_text, figures_for_paths
 from malaria_gui.engine.fields import slide_summaries
 from malaria_gui.engine.labels import CLASS_COLOURS, PARASITIZED
 from malaria_gui.gui.session import Session
@@ -25,6 +28,17 @@ MAX_FIELD_LINES = 12  # the report lists every field
 
 def _share(share: tuple[float, float, float] | None) -> str:
     return "" if share is None else f"{share[0]:.2f}% (95% CI {share[1]:.2f}-{share[2]:.2f}%)"
+
+
+def _confirmed_short(figures) -> str:
+    """A field's confirmed figure in a few words: "confirmed 1.22%, 3 of 3 reviewed"."""
+    if figures is None:
+        return ""
+    share = figures.confirmed_parasitemia()
+    if figures.state == NOT_REVIEWED or share is None:
+        return f"; not reviewed ({figures.progress_text()})"
+    bound = "at least " if figures.state == PARTLY_REVIEWED else ""
+    return f"; confirmed {bound}{share[0]:.2f}%, {figures.progress_text()}"
 
 
 class FieldSummary(QLabel):
@@ -49,17 +63,21 @@ class FieldSummary(QLabel):
             return
         threshold = session.threshold
         e = html.escape
+        per_field, per_slide = figures_for_paths(*session.results.field_review_cells(), threshold)
         lines = ["<b>Parasitemia</b> (parasitized red cells per 100 found)"]
         for s in slide_summaries(fields, threshold):
             not_counted = f", {s.failed} not counted" if s.failed else ""
             lines.append(f"Slide <b>{e(s.slide)}</b>: {s.fields} field{'s' if s.fields != 1 else ''}"
                          f"{not_counted}, {s.cells} cells, {s.parasitized} parasitized, "
-                         f"<b>{_share(s.parasitemia())}</b>")
+                         f"model <b>{_share(s.parasitemia())}</b>")
+            figures = per_slide.get(s.slide)
+            if figures is not None:
+                lines.append(f"&nbsp;&nbsp;Confirmed: <b>{e(confirmed_text(figures))}</b>")
         for f in fields[:MAX_FIELD_LINES]:
             name = e(Path(f.path).name)
             if f.ok:
                 lines.append(f"&nbsp;&nbsp;{name}: {f.parasitized(threshold)}/{len(f.cells)}, "
-                             f"{_share(f.parasitemia(threshold))}")
+                             f"{_share(f.parasitemia(threshold))}{e(_confirmed_short(per_field.get(str(f.path))))}")
             else:
                 lines.append(f"&nbsp;&nbsp;{name}: <span style='color:{CLASS_COLOURS[PARASITIZED]}'>"
                              f"not counted: {e(f.error or '')}</span>")

@@ -394,6 +394,15 @@ class ResultsModel(QAbstractTableModel):
         """The rows of the cells found in one field image (current row numbers)."""
         return [i for i, (p, c) in enumerate(zip(self._paths, self._cells)) if c and p == path]
 
+    def field_review_cells(self) -> tuple[list[str], np.ndarray, list[str | None]]:
+        """The scored cells of whole fields: their field's path, P(Parasitized) and the
+        reviewer's decision (None while undecided; a folder's label is no decision), in row
+        order, for ``engine.confirmed`` (the confirmed parasitemia)."""
+        rows = [i for i, c in enumerate(self._cells) if c and not math.isnan(self._p_list[i])]
+        fixed = self.corrections
+        return ([self._paths[i] for i in rows], self._p[rows],
+                [self._truth[i] if self._pkeys[i] in fixed else None for i in rows])
+
     def field_results(self) -> list:
         """The session's fields as engine FieldResults (input order; the slide is the folder,
         as for ``malaria-gui smear``): parasitemia and slide summaries come from the engine."""

@@ -177,6 +177,7 @@ class FieldImage:
     width: int  # the original image's size; contours and boxes are in these pixels
     height: int
     jpeg: bytes
+    white_cells: int = 0  # counted apart from the red cells (the report says how many)
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,7 +431,7 @@ class Service:
             if result.ok:
                 image = field_display_copy(path)
                 if image is not None:
-                    self.send(FieldImage(generation, path, *image))
+                    self.send(FieldImage(generation, path, *image, white_cells=result.white_cells))
                 rows = [Row(path, c.p_parasitized, None, None, make_thumbnail(c.crop), cell=c.index,
                             box=(c.x, c.y, c.width, c.height), contour=c.contour) for c in result.cells]
             else:

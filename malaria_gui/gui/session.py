@@ -138,9 +138,13 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, C
         never reached says "not scored (cancelled)"), with the model and the exact threshold."""
         from malaria_gui.engine.export import model_label, write_csv
 
+        from malaria_gui.engine.confirmed import figures_from_results
+
         info = self.model_info
-        write_csv(path, self.results.results(), self.threshold, model_label(info.name, info.version) if info else "",
-                  corrected=self.results.corrected_flags())
+        results, corrected = self.results.results(), self.results.corrected_flags()
+        per_field, _slides = figures_from_results(results, corrected, self.threshold)
+        write_csv(path, results, self.threshold, model_label(info.name, info.version) if info else "",
+                  corrected=corrected, field_figures=per_field)
 
     def default_export_name(self, suffix: str) -> str:
         """``results-<folder or slide>-<date><suffix>``, after what was added."""
@@ -148,14 +152,21 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, C
 
         return default_export_name(self.inputs, suffix)
 
-    def export_report(self, path: Path) -> None:
+    def export_report(self, path: Path, *, slide_id: str = "", reference: str = "", reviewer: str = "",
+                      decisions: dict | None = None) -> None:
+        """The HTML report; the slide's id, patient/sample reference, reviewer and each decision's
+        (reviewer, time) by (path, cell) come from the case when there is one ("not given" else)."""
         from datetime import datetime
 
         from malaria_gui.engine.report import write_report
 
         info = self.model_info
         images = {p: (im.width, im.height, im.jpeg) for p, im in self.field_images.items()}
+        fields = self.results.field_results()
+        for f in fields:  # white cells are counted in the scoring process and sent with the field's picture
+            f.white_cells = getattr(self.field_images.get(str(f.path)), "white_cells", 0)
         write_report(path, self.results.results(), self.threshold,
                      model_name=info.name if info else "no model", model_version=info.version if info else "",
-                     date=datetime.now(), fields=self.results.field_results(), field_images=images,
-                     corrected=self.results.corrected_flags(), in_matrix=self.results.matrix_flags())
+                     date=datetime.now(), fields=fields, field_images=images,
+                     corrected=self.results.corrected_flags(), in_matrix=self.results.matrix_flags(),
+                     slide_id=slide_id, reference=reference, reviewer=reviewer, decisions=decisions)

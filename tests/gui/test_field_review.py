@@ -81,7 +81,7 @@ def test_a_cell_marked_not_a_red_cell_leaves_the_parasitemia_and_undo_brings_it_
     (result,) = session.results.field_results()
     assert [c.index for c in result.cells] == [2, 3, 4, 5, 6] and result.parasitized(0.5) == 1
     assert session.counts().parasitized == 2  # a.png and cell 4; cell 1 is not a red cell
-    assert "1 field, 5 cells, 1 parasitized, <b>20.00%" in summary.text()
+    assert "1 field, 5 cells, 1 parasitized, model <b>20.00%" in summary.text()
     assert "1 cell marked not a red cell: not counted" in summary.text()
     assert "5 cells, 1 parasitized, 20.00%" in panel.title.text() and "1 marked not a red cell" in panel.title.text()
     assert panel.view.outlines[1].pen().style() == Qt.PenStyle.DashLine  # drawn dashed, in grey

@@ -274,6 +274,9 @@ def test_a_dropped_field_becomes_cell_rows_shown_outlined_in_the_window(qtbot, w
     window.session.export_report(report)
     text = report.read_text()
     assert "Whole smear fields" in text and "field_01.png" in text and "data:image/jpeg;base64," in text
+    import re
+
+    assert re.search(r"field_01.png</td><td>\d+</td><td>1</td>", text)  # its white cell, counted in the scoring process
 
 
 def test_the_view_menu_forces_a_field_to_be_read_as_one_cell(qtbot, window, field_path, noise_path):
