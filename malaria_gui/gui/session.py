@@ -160,6 +160,10 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, C
 
         from malaria_gui.engine.report import write_report
 
+        if self.case is not None and not slide_id:
+            slide_id, reference, reviewer = self.case.slide_id, self.case.reference, self.case.reviewer
+            if decisions is None:
+                decisions = self._case_decisions()
         info = self.model_info
         images = {p: (im.width, im.height, im.jpeg) for p, im in self.field_images.items()}
         fields = self.results.field_results()

@@ -79,6 +79,17 @@ class CasePart:
         except (CaseError, sqlite3.Error, OSError) as exc:
             self._case_failed(exc)
 
+    def _case_decisions(self) -> dict[tuple[str, int | None], tuple[str, str]]:
+        """Who decided each reviewed cell of the open case, and when, as the report lists them."""
+        try:
+            stored = self.case.store.load_slide(self.case.slide_id)
+        except (CaseError, sqlite3.Error, OSError) as exc:
+            self._case_failed(exc)
+            return {}
+        kinds = {im.path: im.kind for im in stored.images}
+        return {(c.image, None if kinds.get(c.image) == "cell" else c.number): (c.reviewer, c.decided)
+                for c in stored.cells if c.truth}
+
     def _case_failed(self, exc: Exception) -> None:
         self.unstored_decisions = True
         self.message.emit(f"Not written to the case store ({self.case.store.path}): {exc}", 30_000)

@@ -114,3 +114,15 @@ def test_decisions_kept_in_the_open_case_do_not_ask_to_be_saved_on_close(qtbot, 
     window.session.close_case()
     window.session.set_truth([1], PARASITIZED)  # no case open now: only a CSV would keep it
     assert window.session.has_unsaved_corrections()
+
+
+def test_the_report_of_an_open_case_names_the_slide_and_who_decided(qtbot, make_window, store_path, stored_slide,
+                                                                    tmp_path):
+    window = make_window()
+    Settings().set_reviewer_name("Ben")
+    window.cases.ask_open_case = lambda store: "R-1"
+    assert window.cases.open_case()
+    window.session.export_report(tmp_path / "r.html")
+    html = (tmp_path / "r.html").read_text()
+    assert "R-1" in html and "patient 2" in html and "Ben" in html
+    assert "Ana" in html  # the stored decisions' reviewer, in the reviewed-cells table
