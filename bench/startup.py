@@ -18,6 +18,11 @@ compilation cache and the later ones find the programs the first compiled (the "
 The steps line splits one ``classify``-like start in the same process: importing the
 package's engine, importing Keras, loading the model (with compiling), the first image.
 The source program runs the malaria_gui found from the current folder (printed).
+
+``--against DIR`` (a checkout of the code to compare with, e.g. ``git archive main | tar -x
+-C DIR``) and/or ``--against-python PY`` (another environment, e.g. one with other pinned
+packages) measures that program and this one in alternating rounds of the same run (a busy
+machine slows both alike) and prints each one's medians and their ratio.
 """
 
 from __future__ import annotations
@@ -66,12 +71,13 @@ def clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def time_window(cmd: list[str], image: Path, model: Path, env: dict[str, str], timeout: float) -> tuple[float, float]:
+def time_window(cmd: list[str], image: Path, model: Path, env: dict[str, str], timeout: float,
+                cwd: Path | None = None) -> tuple[float, float]:
     """(window visible, first result) in seconds from launch; nan where the probe did not say."""
     env = dict(env, MALARIA_GUI_STARTUP_PROBE=str(timeout))
     start = time.time()
     proc = subprocess.run([*cmd, str(image), "--model", str(model)], env=env, capture_output=True, text=True,
-                          timeout=timeout + 30)
+                          timeout=timeout + 30, cwd=cwd)
     marks = {}
     for line in proc.stdout.splitlines():
         parts = line.split()
@@ -82,10 +88,11 @@ def time_window(cmd: list[str], image: Path, model: Path, env: dict[str, str], t
     return marks.get("window-shown", float("nan")), marks.get("first-result", float("nan"))
 
 
-def time_classify(cmd: list[str], image: Path, model: Path, env: dict[str, str], work: Path) -> float:
+def time_classify(cmd: list[str], image: Path, model: Path, env: dict[str, str], work: Path,
+                  cwd: Path | None = None) -> float:
     start = time.perf_counter()
     proc = subprocess.run([*cmd, "classify", str(image), "--model", str(model), "--csv", str(work / "one.csv"),
-                           "--quiet"], env=env, capture_output=True, text=True, timeout=600)
+                           "--quiet"], env=env, capture_output=True, text=True, timeout=600, cwd=cwd)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         print(f"  classify exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
@@ -121,6 +128,40 @@ def fmt(values: list[float]) -> str:
     return f"first {values[0]:6.2f} s   median {statistics.median(ok):6.2f} s   min {min(ok):6.2f} s"
 
 
+def compare(args) -> int:
+    """This program against another (code in --against, or interpreter --against-python), in
+    alternating rounds of one run: medians of each and their ratio (this / the other)."""
+    other_dir = (args.against or REPO).resolve()
+    other_py = args.against_python or sys.executable
+    programs = {"against": ([other_py, "-m", "malaria_gui"], other_dir), "this": ([sys.executable, "-m", "malaria_gui"], REPO)}
+    with tempfile.TemporaryDirectory(prefix="malaria-startup-") as tmp:
+        work = Path(tmp)
+        image, model = make_inputs(work, args.model)
+        print(f"model {model}; {args.runs} alternating rounds; {os.cpu_count()} CPUs; offscreen Qt")
+        figures = {name: {"shown": [], "first": [], "classify": []} for name in programs}
+        for name, (cmd, cwd) in programs.items():  # one run each to fill its compilation cache (not counted)
+            env = clean_env(work / f"home-{name}")
+            time_window(cmd, image, model, env, args.timeout, cwd)
+        for _ in range(args.runs):
+            for name, (cmd, cwd) in programs.items():
+                env = clean_env(work / f"home-{name}")
+                shown, first = time_window(cmd, image, model, env, args.timeout, cwd)
+                figures[name]["shown"].append(shown)
+                figures[name]["first"].append(first)
+                figures[name]["classify"].append(time_classify(cmd, image, model, env, work, cwd))
+    for name, (cmd, cwd) in programs.items():
+        print(f"\n{name}: {' '.join(cmd)}  (in {cwd})")
+        for key, what in (("shown", "window visible"), ("first", "GUI: first image scored"),
+                          ("classify", "CLI: classify 1 image")):
+            print(f"  {what:24s} {fmt(figures[name][key])}")
+    print("\nratio this / against (medians):")
+    for key, what in (("shown", "window visible"), ("first", "GUI: first image scored"), ("classify", "CLI: classify 1 image")):
+        a = statistics.median([v for v in figures["against"][key] if v == v] or [float("nan")])
+        b = statistics.median([v for v in figures["this"][key] if v == v] or [float("nan")])
+        print(f"  {what:24s} {b:5.2f} s / {a:5.2f} s = {b / a:.2f}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     exe_name = "malaria-gui.exe" if sys.platform == "win32" else "malaria-gui"
@@ -130,7 +171,11 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=120, help="per GUI launch, seconds")
     parser.add_argument("--only", choices=("frozen", "source"), help="measure one program only")
     parser.add_argument("--no-xla-cache", action="store_true", help="no persistent compilation cache")
+    parser.add_argument("--against", type=Path, metavar="DIR", help="compare with the malaria_gui checked out in DIR")
+    parser.add_argument("--against-python", metavar="PY", help="compare with this interpreter (default: this one)")
     args = parser.parse_args()
+    if args.against or args.against_python:
+        return compare(args)
 
     programs = {"source": [sys.executable, "-m", "malaria_gui"], "frozen": [str(args.exe)]}
     if args.only:

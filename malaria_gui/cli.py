@@ -268,6 +268,13 @@ def _dispatch(argv: list[str]) -> int:
 
 def open_window(args: argparse.Namespace) -> int:
     try:
+        # First the scoring process (Qt-free): it imports Keras while Qt loads and the window is built.
+        from malaria_gui.gui.scoring_process import prestart
+
+        prestart()
+    except Exception:  # the worker starts one itself
+        pass
+    try:
         from malaria_gui.gui.app import run
     except ImportError as exc:
         print(f"the desktop window is not available here ({exc}); use 'malaria-gui classify'", file=sys.stderr)

@@ -248,3 +248,28 @@ def owners(cells, x: float, y: float) -> list[int]:
         if 0 <= lx < c.width and 0 <= ly < c.height and c.mask[ly, lx]:
             out.append(i)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# 1280 x 960 fields the window once read otherwise than `smear` (issue 23, defect 2)
+
+
+def small_cell_field(seed: int) -> np.ndarray:
+    """An ordinary 1280 x 960 field at low magnification: ~220 red cells 17 px across, which
+    ``smear`` counts but the window's old quick look (384 px) saw as specks: one cell."""
+    image, _ = synthetic_field(np.random.default_rng(seed), 1280, 960, radius=8.5, singles=150, pairs=18, overlaps=15)
+    return image
+
+
+def few_cells_field(seed: int = 0) -> np.ndarray:
+    """A 1280 x 960 field with four whole cells and a dozen cut by its border: it looks like
+    a field, and ``smear`` refuses it ("only 4 red cell(s) found")."""
+    rng = np.random.default_rng(seed)
+    image = np.empty((960, 1280, 3), np.uint8)
+    image[:] = BACKGROUND
+    for x in np.linspace(250, 1030, 4):
+        draw_red_cell(image, float(x), 480 + float(rng.uniform(-100, 100)), 60.0)
+    for k in range(12):
+        draw_red_cell(image, 100 + (k % 6) * 216.0, 0.0 if k < 6 else 960.0, 60.0)
+    noisy = image.astype(np.float32) + rng.normal(0, 3, image.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from malaria_gui.engine.decoding import ImageError, decode
-from malaria_gui.engine.labels import PARASITIZED, UNINFECTED
+from malaria_gui.engine.labels import NOT_A_FIELD, PARASITIZED, UNINFECTED, is_refusal, refusal  # noqa: F401 (re-exported)
 from malaria_gui.engine.model import Classifier
 from malaria_gui.engine.preprocess import prepare
 
@@ -75,7 +75,13 @@ NUCLEUS = "a large solid dark purple nucleus"
 
 
 class FieldError(ImageError):
-    """An image that is not a smear field, or one in which no red cell was found."""
+    """An image that is not a smear field, or one in which no red cell was found. Every
+    message reads ``not a smear field: <reason>`` (labels.is_refusal tells it from an
+    unreadable file's error)."""
+
+    @property
+    def reason(self) -> str:
+        return str(self).removeprefix(NOT_A_FIELD + ": ")
 
 
 @dataclass(slots=True)
@@ -412,7 +418,7 @@ def _find_in(rgb: np.ndarray, channel: Callable[[np.ndarray], np.ndarray]) -> Fi
     cells, others = _classify(labels, n, fg, work)
     if len(cells) < MIN_CELLS:
         if not cells:
-            raise FieldError("no red cells found (not a smear field, or a single cell on its own)")
+            raise FieldError("not a smear field: no red cells found (or a single cell on its own)")
         raise FieldError(f"not a smear field: only {len(cells)} red cell(s) found (a field holds many)")
     found = [_cut(rgb, labels, c, scale) for c in cells]
     return FieldObjects(found, [o.in_original(scale, width, height) for o in others])
@@ -843,6 +849,52 @@ def _looks_like_field(small: np.ndarray, shape: tuple[int, ...], channel) -> boo
 
 
 # ---------------------------------------------------------------------------------------------
+# Reading an image as a field or as one cell: one decision for the window and ``smear``
+
+READ_FIELD, READ_REFUSED, READ_CELL = "field", "refused", "cell"
+FIELD_MIN_PIXELS = 320 * 320  # "much larger than a cell": NIH cells are 100-250 px across, fields 640 x 480 and up
+
+
+def field_sized(width: int, height: int) -> bool:
+    """Large enough to be a field: a smaller image is one cell without any look at its pixels."""
+    return min(width, height) >= MIN_FIELD_SIDE and width * height >= FIELD_MIN_PIXELS
+
+
+@dataclass(slots=True)
+class Reading:
+    """How an image is read: ``READ_FIELD`` with the objects found (exactly what ``smear``
+    counts), ``READ_REFUSED`` with the reason ``smear`` gives, or ``READ_CELL`` (one cell,
+    for the cell scorer; ``reason`` says why it is no field)."""
+
+    kind: str
+    objects: FieldObjects | None = None
+    reason: str | None = None
+
+    @property
+    def error(self) -> str | None:
+        """A refused field's words (``not a smear field: <reason>``), else None."""
+        return refusal(self.reason or "") if self.kind == READ_REFUSED else None
+
+
+def read_image(rgb: np.ndarray, automatic: bool = True) -> Reading:
+    """The decision ``smear`` and the window's automatic reading share: a field exactly when
+    :func:`find_objects` finds one (the window once asked only the quick
+    :func:`looks_like_field`, which misses fields of small or crowded cells that ``smear``
+    counts). What is refused stays a refused field, with its reason, when it looks like one
+    or when ``automatic`` is off (``smear``, View > Field images > always fields); otherwise
+    (a large crop, a photo) it is one cell."""
+    height, width = rgb.shape[:2]
+    if automatic and not field_sized(width, height):
+        return Reading(READ_CELL, reason=f"{width} x {height} pixels is a single cell's size, not a field's")
+    try:
+        return Reading(READ_FIELD, find_objects(rgb))
+    except FieldError as exc:
+        if not automatic or looks_like_field(rgb):
+            return Reading(READ_REFUSED, reason=exc.reason)
+        return Reading(READ_CELL, reason=exc.reason)
+
+
+# ---------------------------------------------------------------------------------------------
 # Counting: Wilson intervals
 
 
@@ -891,10 +943,19 @@ class FieldResult:
     white_cells: int = 0
     left_out: dict[str, int] = field(default_factory=dict)
     objects: list[FieldObject] = field(default_factory=list, repr=False)
+    # READ_FIELD (counted, or ``error`` says why the file could not be read), READ_REFUSED
+    # (``error`` is ``not a smear field: <reason>``) or, with ``automatic``, READ_CELL: no
+    # field, to be scored as one cell (``error`` says so, so it is never counted as a field).
+    reading: str = READ_FIELD
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def refused(self) -> bool:
+        """Read, and refused as no smear field (not a file that could not be read)."""
+        return self.reading == READ_REFUSED
 
     def parasitized(self, threshold: float) -> int:
         return sum(c.p_parasitized >= threshold for c in self.cells)
@@ -951,10 +1012,15 @@ def slide_summaries(results: Iterable[FieldResult], threshold: float) -> list[Sl
 ProgressCallback = Callable[[int, int | None], None]
 
 
-def _find(path: Path, size: int, keep_crops: bool, keep_contours: bool):
-    """Decode, segment and prepare one field (runs on a worker thread); an error string on failure."""
+def _find(path: Path, size: int, keep_crops: bool, keep_contours: bool, automatic: bool = False):
+    """Decode, read (:func:`read_image`), segment and prepare one field (runs on a worker
+    thread); a Reading for a refused field or one read as a cell, an error string when the
+    file cannot be read."""
     try:
-        found = find_objects(decode(path))
+        reading = read_image(decode(path), automatic)
+        if reading.kind != READ_FIELD:
+            return reading
+        found = reading.objects
         cells = found.cells
         batch = np.empty((len(cells), size, size, 3), np.uint8)
         for i, c in enumerate(cells):
@@ -991,8 +1057,13 @@ def score_fields(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     slide_of: Callable[[Path], str] | None = None,
+    automatic: bool = False,
 ) -> Iterator[FieldResult]:
     """Yield one :class:`FieldResult` per field, in order, until done or ``cancel`` is set.
+
+    Each image is read by :func:`read_image`: ``automatic`` off (``smear``), every image is a
+    field, counted or refused; on (the window's automatic reading), an image that is no field
+    and does not look like one comes back with ``reading == READ_CELL`` for the cell scorer.
 
     The next field is decoded and segmented on a worker thread while the model scores the
     current one; at most two fields' pixels exist at once, so memory stays flat over any
@@ -1008,18 +1079,21 @@ def score_fields(
         pending: Future | None = None
         first = next(iterator, None)
         if first is not None:
-            pending = pool.submit(_find, Path(first), size, keep_crops, keep_contours)
+            pending = pool.submit(_find, Path(first), size, keep_crops, keep_contours, automatic)
         current = Path(first) if first is not None else None
         done = 0
         while pending is not None and not cancel.is_set():
             found = pending.result()
             nxt = next(iterator, None)
             path = current
-            pending = pool.submit(_find, Path(nxt), size, keep_crops, keep_contours) if nxt is not None else None
+            pending = pool.submit(_find, Path(nxt), size, keep_crops, keep_contours, automatic) if nxt is not None else None
             current = Path(nxt) if nxt is not None else None
             result = FieldResult(path, slide_of(path))
             if isinstance(found, str):
                 result.error = found
+            elif isinstance(found, Reading):
+                result.reading = found.kind
+                result.error = found.error if found.kind == READ_REFUSED else f"read as one cell: {found.reason}"
             else:
                 objects, batch, crops, contours = found
                 cells = objects.cells

@@ -24,6 +24,20 @@ DEFAULT_THRESHOLD = 0.5
 CLASS_COLOURS: dict[str, str] = {PARASITIZED: "#c0392b", UNINFECTED: "#2e86c1"}
 ERROR_COLOUR = "#7f8c8d"  # files that could not be read
 
+# A whole field refused as no smear: the file was read, so it is not "unreadable". Here, not
+# in engine.fields, so that the window's views tell one from the other without importing it.
+NOT_A_FIELD = "not a smear field"
+
+
+def refusal(reason: str) -> str:
+    """The words of a refused field, in the window and in ``smear``'s CSV: ``not a smear field: <reason>``."""
+    return f"{NOT_A_FIELD}: {reason}"
+
+
+def is_refusal(error: str | None) -> bool:
+    """Whether a row's error is a field refused as no smear (not a file that could not be read)."""
+    return bool(error) and error.startswith(NOT_A_FIELD + ": ")
+
 # The truth rule (closed: no other folder name ever gives a true label; README "True labels").
 # Exact class names and their spellings always name the class.
 _EXACT: dict[str, str] = {"parasitized": PARASITIZED, "parasitised": PARASITIZED, "uninfected": UNINFECTED}

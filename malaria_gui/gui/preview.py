@@ -122,7 +122,11 @@ class PreviewPanel(QWidget):
         if error in (WAITING, NOT_SCORED):
             lines.append(f"{error[0].upper()}{html.escape(error[1:])}")
         elif error:
-            lines.append(f"<span style='color:{CLASS_COLOURS[PARASITIZED]}'>Could not be read: {html.escape(error)}</span>")
+            from malaria_gui.engine.labels import is_refusal
+
+            # A refused field was read: its reason already says "not a smear field: ...".
+            said = html.escape(error) if is_refusal(error) else f"Could not be read: {html.escape(error)}"
+            lines.append(f"<span style='color:{CLASS_COLOURS[PARASITIZED]}'>{said}</span>")
         if warning:
             lines.append(f"<span style='color:{CLASS_COLOURS[PARASITIZED]}'>{html.escape(warning)}</span>")
         if truth:

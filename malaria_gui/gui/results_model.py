@@ -18,7 +18,7 @@ from PySide6.QtGui import QBrush, QColor, QPixmap
 
 from malaria_gui.engine import labels
 from malaria_gui.engine.field_labels import NOT_A_CELL, FieldCellLabel
-from malaria_gui.engine.labels import CLASS_NAMES, DEFAULT_THRESHOLD, PARASITIZED, UNINFECTED, path_key
+from malaria_gui.engine.labels import CLASS_NAMES, DEFAULT_THRESHOLD, PARASITIZED, UNINFECTED, is_refusal, path_key
 from malaria_gui.engine.metrics import ClassCounts, count_classes
 from malaria_gui.engine.scorer import Result
 from malaria_gui.engine.export import NOT_SCORED
@@ -26,6 +26,7 @@ from malaria_gui.gui.scoring_process import WAITING, Row
 
 COL_IMAGE, COL_FILE, COL_PREDICTION, COL_CONFIDENCE, COL_TRUTH, COL_NOTE, COL_FIELD = range(7)
 HEADERS = ("Image", "File", "Prediction", "P(Parasitized)", "True label", "Note", "Field")
+NOT_A_FIELD_WORDS = "Not a field"  # a refused field's status: read, but no smear ("Unreadable" is for files)
 
 PROBABILITY_ROLE = Qt.ItemDataRole.UserRole + 1  # float, or None for an unreadable file
 PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -243,6 +244,22 @@ class ResultsModel(QAbstractTableModel):
 
     def error_count(self, reason: str) -> int:
         return sum(1 for e in self._errors if e == reason)
+
+    def refused_count(self) -> int:
+        """Field images refused as no smear (``not a smear field: ...``): read, not unreadable."""
+        return sum(1 for e in self._errors if is_refusal(e)) if self._field_rows else 0
+
+    def status(self, row: int) -> str:
+        """The row's call, or why there is none: waiting, not scored, not a field, unreadable."""
+        prediction = self.prediction(row)
+        if prediction is not None:
+            return prediction
+        error = self._errors[row]
+        if error == WAITING:
+            return "waiting"
+        if error == NOT_SCORED:
+            return "not scored"
+        return NOT_A_FIELD_WORDS if is_refusal(error) else "Unreadable"
 
     def probabilities(self) -> np.ndarray:
         return self._p
@@ -462,7 +479,7 @@ class ResultsModel(QAbstractTableModel):
             if col == COL_FILE:
                 return self._names[row]
             if col == COL_PREDICTION:
-                return self.prediction(row) or "Unreadable"
+                return self.prediction(row) or (NOT_A_FIELD_WORDS if is_refusal(self._errors[row]) else "Unreadable")
             if col == COL_CONFIDENCE:
                 p = self._p_list[row]
                 return "" if math.isnan(p) else f"{p:.3f}"
@@ -528,8 +545,7 @@ class ResultsModel(QAbstractTableModel):
         prediction = self.prediction(row)
         field = f"\n{Path(self._names[row]).stem[:14]} #{self._cells[row]}" if self._cells[row] else ""
         if prediction is None:
-            return "waiting" if self._errors[row] == WAITING else "not scored" if self._errors[row] == NOT_SCORED \
-                else "Unreadable"
+            return self.status(row)
         return f"{prediction} {self._p_list[row]:.2f}{field}"
 
     # ---- sorting (numpy, in place, keeping persistent indexes right) -----------------

@@ -13,11 +13,13 @@ answers with :class:`ModelLoading`, :class:`ModelReady`, :class:`ModelFailed`,
 :class:`Scanning`, :class:`FolderAdded`, :class:`BatchStarted`, :class:`ChunkReady`,
 :class:`FieldImage`, :class:`BatchFinished`, and :class:`JobDone` after every job.
 
-Whole smear fields: in a score job each image larger than a cell is decoded and checked
-with :func:`~malaria_gui.engine.fields.looks_like_field` (unless ``Score.field_mode``
-forces a reading); fields are kept aside from the stream of cells and, once the cells are
-scored, go through :func:`~malaria_gui.engine.fields.score_fields`: each sends a
-:class:`FieldImage`, then one row per cell found (or one error row). A field of N cells
+Whole smear fields: in a score job each image larger than a cell (by its header) is kept
+aside from the stream of cells and, once the cells are scored, goes through
+:func:`~malaria_gui.engine.fields.score_fields`, which reads it with
+:func:`~malaria_gui.engine.fields.read_image` as ``smear`` does (unless ``Score.field_mode``
+forces a reading): a field sends a :class:`FieldImage`, then one row per cell found; a
+refused field one row ``not a smear field: <reason>``; an image that is no field and does not
+look like one (a large crop, a photo) is scored as one cell after the fields. A field of N cells
 adds N - 1 to the run's total (a ``BatchStarted``) so that progress counts rows.
 """
 
@@ -385,17 +387,23 @@ class Service:
                 time.sleep(pause_s)
 
         sent: set[str] = set()  # the files that got their rows (a cancel leaves the rest)
-        fields: list = []  # filled while the cells stream past: the field images set aside
-        cells = items if field_mode == FIELD_CELLS else _set_fields_aside(items, field_mode, fields)
-        for _ in score(cells, self.classifier, batch_size=batch_size, cancel=cancel, on_batch=to_rows,
-                       ood=self.unchecked[1]):
-            self.send(ChunkReady(generation, list(rows)))
-            sent.update(r.path for r in rows)
-            rows.clear()
-            if cancel.is_set():
-                break
+        fields: list = []  # filled while the cells stream past: the field-sized images set aside
+
+        def stream(cells) -> None:
+            for _ in score(cells, self.classifier, batch_size=batch_size, cancel=cancel, on_batch=to_rows,
+                           ood=self.unchecked[1]):
+                self.send(ChunkReady(generation, list(rows)))
+                sent.update(r.path for r in rows)
+                rows.clear()
+                if cancel.is_set():
+                    break
+
+        stream(items if field_mode == FIELD_CELLS else _set_fields_aside(items, field_mode, fields))
         if fields and not cancel.is_set():
-            sent.update(self._score_fields(generation, fields, pause_s))
+            answered, as_cells = self._score_fields(generation, fields, pause_s, field_mode == FIELD_AUTO)
+            sent.update(answered)
+            if as_cells and not cancel.is_set():  # large images that are no field: one cell each
+                stream([by_path[p] for p in as_cells])
         rest = [it for it in items if str(it.path) not in sent]
         if rest:
             # Cancelled: the files not reached stay in the session as rows "not scored
@@ -419,15 +427,22 @@ class Service:
             return
         self.send(OODChecked(generation, (check.message() or "") if check is not None else ""))
 
-    def _score_fields(self, generation: int, items: list, pause_s: float = 0.0) -> set[str]:
-        """Each field: its display copy, then one row per cell found (or one error row).
-        Returns the fields answered for (a cancel leaves the others unscored)."""
-        from malaria_gui.engine.fields import score_fields
+    def _score_fields(self, generation: int, items: list, pause_s: float = 0.0,
+                      automatic: bool = False) -> tuple[set[str], list[str]]:
+        """Each field: its display copy, then one row per cell found (or one error row: a
+        refused field's reads ``not a smear field: <reason>``, as in ``smear``'s CSV).
+        Returns the fields answered for (a cancel leaves the others unscored) and, when
+        ``automatic``, the images that are no field (engine.fields.read_image) to score as cells."""
+        from malaria_gui.engine.fields import READ_CELL, score_fields
 
         answered: set[str] = set()
+        as_cells: list[str] = []
         for result in score_fields([it.path for it in items], self.classifier, keep_crops=True,
-                                   keep_contours=True, cancel=self.cancel):
+                                   keep_contours=True, cancel=self.cancel, automatic=automatic):
             path = str(result.path)
+            if result.reading == READ_CELL:
+                as_cells.append(path)
+                continue
             if result.ok:
                 image = field_display_copy(path)
                 if image is not None:
@@ -444,42 +459,32 @@ class Service:
                 time.sleep(pause_s)
             if self.cancel.is_set():
                 break
-        return answered
+        return answered, as_cells
 
 
-FIELD_MIN_PIXELS = 320 * 320  # "much larger than a cell": NIH cells are 100-250 px across, fields 640 x 480 and up
-
-
-def _field_sized(width: int, height: int) -> bool:
-    from malaria_gui.engine.fields import MIN_FIELD_SIDE
-
-    return min(width, height) >= MIN_FIELD_SIDE and width * height >= FIELD_MIN_PIXELS
-
-
-def _is_field(path) -> bool:
-    """An image much larger than a cell whose content looks like a smear field (decoded
-    here, in the scoring process; a file that cannot be read is left to the cell scorer,
-    which reports why). The size comes from the header first: a cell-sized image costs no
-    decoding (the content check takes ~9 ms even on a 200 px cell)."""
-    from malaria_gui.engine.decoding import ImageError, decode, header_size
-    from malaria_gui.engine.fields import looks_like_field
+def _field_sized(path) -> bool:
+    """Whether an image is large enough to be a field, from its header (no pixels decoded:
+    a cell costs nothing here); decoded only when the header does not say. A file that
+    cannot be read is left to the cell scorer, which reports why."""
+    from malaria_gui.engine.decoding import decode, header_size
+    from malaria_gui.engine.fields import field_sized
 
     try:
         size = header_size(path)
-        if size is not None and not _field_sized(*size):
-            return False
-        rgb = decode(path)
-        return _field_sized(rgb.shape[1], rgb.shape[0]) and looks_like_field(rgb)
-    except (ImageError, MemoryError):
-        return False
-    except Exception:  # a decoder bug must not cost the run: read it as a cell
+        if size is None:
+            rgb = decode(path)
+            size = (rgb.shape[1], rgb.shape[0])
+        return field_sized(*size)
+    except Exception:  # unreadable, or a decoder bug: the cell scorer says why
         return False
 
 
 def _set_fields_aside(items, mode: str, fields: list):
-    """The items to score as cells, lazily (on the scorer's reading thread); fields go to ``fields``."""
+    """The items to score as cells, lazily (on the scorer's reading thread); the field-sized
+    ones go to ``fields``, where engine.fields.read_image decides once, as ``smear`` does
+    (those it reads as one cell come back to the cell scorer)."""
     for item in items:
-        if mode == FIELD_FIELDS or _is_field(item.path):
+        if mode == FIELD_FIELDS or _field_sized(item.path):
             fields.append(item)
         else:
             yield item
@@ -504,6 +509,54 @@ def field_display_copy(path: str, side: int = FIELD_DISPLAY_SIDE) -> tuple[int, 
         return None
 
 
+_prestarted: tuple | None = None  # (context, process, conn, cancel) from prestart(), until a worker adopts it
+
+
+def prestart() -> None:
+    """Start the scoring process now, before Qt is imported and the window is built: it then
+    imports Keras (~1 s, the longest step to the first result) while the window is being
+    made, instead of from when the worker thread got to start it (~0.6 s after launch).
+    :class:`malaria_gui.gui.worker.ScoringWorker` adopts it (:func:`adopt_prestarted`)."""
+    global _prestarted
+    if _prestarted is not None:
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # as the worker's: never fork
+    cancel = context.Event()
+    parent_end, child_end = context.Pipe()
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")  # see ScoringWorker._ensure_process
+    process = context.Process(target=serve, args=(child_end, cancel), name="malaria-gui-scoring", daemon=True)
+    # As the worker does: the process starts with SIGINT and SIGTERM blocked (serve() ignores
+    # them, then unblocks), so a Ctrl+C during its start-up reaches only the window.
+    blocking = hasattr(signal, "pthread_sigmask")
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if blocking else None
+    try:
+        process.start()
+    finally:
+        if blocking:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    child_end.close()
+    _prestarted = (context, process, parent_end, cancel)
+
+
+def adopt_prestarted() -> tuple | None:
+    """The process :func:`prestart` started, once (context, process, conn, cancel), or None."""
+    global _prestarted
+    early, _prestarted = _prestarted, None
+    return early
+
+
+def _warm_keras() -> None:
+    """Import Keras before the first job arrives: the load that follows finds it imported."""
+    try:
+        from malaria_gui.engine.model import _import_keras
+
+        _import_keras()
+    except Exception:  # the load reports any real problem, in words
+        pass
+
+
 def serve(conn, cancel) -> None:
     """The process's main loop: one job at a time from ``conn``, each answered last by JobDone."""
     try:
@@ -525,6 +578,8 @@ def serve(conn, cancel) -> None:
         except (OSError, EOFError, ValueError):  # the window is gone (BrokenPipeError): end quietly
             os._exit(0)
 
+    if not conn.poll():  # nothing asked yet (a prestarted process): spend the wait importing Keras
+        _warm_keras()
     service = Service(send, cancel)
     while True:
         try:

@@ -30,6 +30,7 @@ class StatusBar(QStatusBar):
         self.cancel_button.clicked.connect(session.cancel)
         self.cancel_button.hide()
         self.addPermanentWidget(self.cancel_button)
+        self._refused_before = 0  # refused fields in the session when the run started
         session.model_loading.connect(self._on_model_loading)
         session.model_changed.connect(self._on_model_changed)
         session.model_failed.connect(lambda _message: self.model_label.setText("No model loaded"))
@@ -47,6 +48,7 @@ class StatusBar(QStatusBar):
         self.model_label.setText(f"Model {info.name} {info.version} ready")
 
     def _on_run_started(self) -> None:
+        self._refused_before = self._session.results.refused_count()
         self.progress.setRange(0, 0)  # a busy indicator until the scan says how many
         self.progress.show()
         self.cancel_button.show()
@@ -66,11 +68,16 @@ class StatusBar(QStatusBar):
         self.progress.hide()
         s = self._session
         verb = "Cancelled" if cancelled else "Done"
-        if s.run_field_cells:  # the count is of rows: a field's cells are rows, the field is not one
-            files = s.run_done - s.run_field_cells
+        # Fields refused as no smear were read: said apart from the files and the fields counted.
+        refused = max(0, s.results.refused_count() - self._refused_before)
+        if s.run_field_cells or refused:  # the count is of rows: a field's cells are rows, the field is not one
+            files = s.run_done - s.run_field_cells - refused
             fields = len(s.run_fields)
             parts = [f"{files} file{'s' * (files != 1)}"] if files else []
-            parts.append(f"{s.run_field_cells} cells from {fields} field{'s' * (fields != 1)}")
+            if s.run_field_cells:
+                parts.append(f"{s.run_field_cells} cells from {fields} field{'s' * (fields != 1)}")
+            if refused:
+                parts.append(f"{refused} not a smear field")
             what = f"({', '.join(parts)})"
         else:
             what = "files"

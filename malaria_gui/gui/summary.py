@@ -64,9 +64,13 @@ class SummaryLabel(QLabel):
                  f"<span style='color:{CLASS_COLOURS[UNINFECTED]}'>{c.uninfected} uninfected</span>"]
         results = session.results
         waiting, not_scored = results.error_count(WAITING), results.error_count(NOT_SCORED)
-        failed = c.failed - waiting - not_scored
+        refused = results.refused_count()  # read, but no smear field: not "could not be read"
+        failed = c.failed - waiting - not_scored - refused
         if failed:
             lines.append(f"<span style='color:{ALERT}'>{failed} could not be read</span> (Show: Errors)")
+        if refused:
+            lines.append(f"<span style='color:{ALERT}'>{refused} not a smear field</span> (the reason in Note; "
+                         "Show: Errors)")
         if waiting:
             lines.append(f"{waiting} waiting for a model")
         if not_scored:

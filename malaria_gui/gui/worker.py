@@ -30,7 +30,7 @@ from malaria_gui.gui.scoring_process import (
 )
 from malaria_gui.gui.scoring_process import (
     BATCH_SIZE, FIELD_AUTO, BatchFinished, BatchStarted, ChunkReady, FieldImage, FolderAdded, JobDone, LoadModel,
-    ModelFailed, ModelLoading, ModelReady, Reset, Scanning, Score, Stop, serve,
+    ModelFailed, ModelLoading, ModelReady, Reset, Scanning, Score, Stop, adopt_prestarted, serve,
 )
 
 STOP_GRACE_S = 0.5  # how long closing waits for the process to finish its job (a batch) before killing it
@@ -74,15 +74,19 @@ class ScoringWorker(QThread):
     def __init__(self, model_path: Path | None, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("ScoringWorker")
-        self._context = multiprocessing.get_context("spawn")  # never fork a process running Qt
         self._jobs: queue.Queue = queue.Queue()
-        self._cancel = self._context.Event()
         self._stop_requested: float | None = None
         self._generation = 0
         self._last_ticket = 0
         self._epoch = 0  # bumped by cancel(): score jobs queued before it are void
-        self._process = None
-        self._conn = None
+        early = adopt_prestarted()  # started by the CLI before Qt was imported: already importing Keras
+        if early is not None and early[1].is_alive():
+            self._context, self._process, self._conn, self._cancel = early
+        else:
+            self._context = multiprocessing.get_context("spawn")  # never fork a process running Qt
+            self._cancel = self._context.Event()
+            self._process = None
+            self._conn = None
         self._model_path = None if model_path is None else str(model_path)  # reloaded after a crash
         self._jobs.put(LoadModel(None if model_path is None else str(model_path)))
 
