@@ -27,11 +27,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", type=int, default=100)
     ap.add_argument("--fields", type=int, default=5)
+    ap.add_argument("--slide-cells", type=int, default=15000,
+                    help="uninfected-looking cells in 100 more fields around the queue, as a large slide holds")
     args = ap.parse_args()
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
+    from malaria_gui.gui.field_summary import FieldSummary
     from malaria_gui.gui.review_queue import ReviewQueue
     from malaria_gui.gui.scoring_process import FieldImage, ModelInfo, Row
     from malaria_gui.gui.session import Session
@@ -59,7 +62,14 @@ def main() -> None:
             Row(path, float(rng.uniform(0.5, 1.0)), None, None, thumb, cell=i + 1,
                 box=(int(rng.integers(0, 2500)), int(rng.integers(0, 1850)), 90, 90))
             for i in range(min(per_field, args.cells - f * per_field))])
+    per_other = args.slide_cells // 100
+    for f in range(100 if args.slide_cells else 0):
+        session.on_chunk(session.generation, [
+            Row(f"/bench/other_{f}.jpg", float(rng.uniform(0.0, 0.2)), None, None, thumb, cell=i + 1,
+                box=(int(rng.integers(0, 2500)), int(rng.integers(0, 1850)), 90, 90)) for i in range(per_other)])
     session.on_idle(session.ticket)
+    summary = FieldSummary(session)  # the window's parasitemia lines follow every decision
+    summary.refresh()
 
     import gc
 
@@ -76,6 +86,10 @@ def main() -> None:
         steps.append(time.perf_counter() - t)
     slow = sorted(range(len(steps)), key=steps.__getitem__)[-3:]
     print("slowest steps:", ", ".join(f"#{i + 1} {1000 * steps[i]:.1f} ms" for i in slow))
+    t = time.perf_counter()
+    summary.refresh()
+    print(f"session: {session.results.rowCount()} cells; one refresh of the window's parasitemia summary "
+          f"{1000 * (time.perf_counter() - t):.1f} ms (run after a pause in the review, not per key)")
     print(f"{len(steps)} key presses for {len(queue.queue)} queued cells; {session.undo_stack.count()} decisions recorded")
     print(f"next cell shown: median {1000 * statistics.median(steps):.1f} ms, worst {1000 * max(steps):.1f} ms "
           f"(first of each field decodes its display copy once)  target < 50 ms")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel
 
 from malaria_gui.engine.confirmed import NOT_REVIEWED, PARTLY_REVIEWED, confirmed_text, figures_for_paths
@@ -41,6 +41,10 @@ def _confirmed_short(figures) -> str:
     return f"; confirmed {bound}{share[0]:.2f}%, {figures.progress_text()}"
 
 
+REVIEW_PAUSE_MS = 250
+IMMEDIATE_ROWS = 2000  # a refresh of up to this many cells costs a few ms: done at once
+
+
 class FieldSummary(QLabel):
     def __init__(self, session: Session, parent=None) -> None:
         super().__init__("", parent)
@@ -50,9 +54,30 @@ class FieldSummary(QLabel):
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hide()
-        session.counts_changed.connect(self.refresh)  # rows added, threshold moved (coalesced)
+        # Refreshed after a pause in the review, not on every key (each decision also moves the
+        # counts): at 15,000 cells one refresh costs 50-80 ms, more than the review queue's whole
+        # budget for showing the next cell (bench/review_queue.py). While rows arrive, at most
+        # once a pause.
+        self._later = QTimer(self, singleShot=True, interval=REVIEW_PAUSE_MS)
+        self._later.timeout.connect(self.refresh)
+        session.counts_changed.connect(self._soon)  # rows added, threshold moved
+        session.corrections_changed.connect(self._after_decision)
         session.cleared.connect(self.refresh)
-        session.corrections_changed.connect(self.refresh)
+
+    def _large(self) -> bool:
+        return self._session.results.rowCount() > IMMEDIATE_ROWS
+
+    def _soon(self, *_ignored) -> None:
+        if not self._large():
+            self.refresh()
+        elif not self._later.isActive():
+            self._later.start()
+
+    def _after_decision(self, *_ignored) -> None:
+        if self._large():
+            self._later.start()  # restarted by every decision: refreshed once the review pauses
+        else:
+            self.refresh()
 
     def refresh(self, *_ignored) -> None:
         session = self._session

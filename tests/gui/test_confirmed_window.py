@@ -16,14 +16,16 @@ def test_each_decision_changes_the_confirmed_figure_shown_beside_the_models(qtbo
     assert "6 cells, 2 parasitized, model <b>33.33% (95% CI 9.68-70.00%)" in summary.text()
     assert "Confirmed: <b>not reviewed yet (0 of 2 reviewed)</b>" in summary.text()
     session.set_truth([row_of_cell(session, 1)], PARASITIZED)
+    qtbot.waitUntil(lambda: "at least" in summary.text())  # refreshed once the review pauses
     assert ("Confirmed: <b>at least 16.67% (95% CI 3.01-56.35%), 1 of 6 red cells; 1 of 2 reviewed, "
             "1 call not yet reviewed</b>") in summary.text()
     assert "f1.png: 2/6, 33.33% (95% CI 9.68-70.00%); confirmed at least 16.67%, 1 of 2 reviewed" in summary.text()
     session.set_truth([row_of_cell(session, 4)], UNINFECTED)
+    qtbot.waitUntil(lambda: "queue 2 of 2 reviewed" in summary.text())
     assert "Confirmed: <b>16.67% (95% CI 3.01-56.35%), 1 of 6 red cells; queue 2 of 2 reviewed</b>" in summary.text()
     assert "model <b>33.33%" in summary.text()  # the model's figure stays the model's
     session.undo_stack.undo()
-    assert "1 of 2 reviewed, 1 call not yet reviewed" in summary.text()
+    qtbot.waitUntil(lambda: "1 of 2 reviewed, 1 call not yet reviewed" in summary.text())
 
 
 def test_the_windows_csv_and_report_carry_the_confirmed_figure(qtbot, tmp_path):
@@ -41,3 +43,17 @@ def test_the_windows_csv_and_report_carry_the_confirmed_figure(qtbot, tmp_path):
     text = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "<th>Slide / sample id</th><td>S-1</td>" in text and "<th>Reviewer</th><td>Ana</td>" in text
     assert "<td>1</td><td>16.67% (3.01-56.35%)</td><td>2 of 2</td>" in text
+
+
+def test_in_a_large_session_the_summary_follows_the_review_once_it_pauses(qtbot, tmp_path, monkeypatch):
+    from malaria_gui.gui import field_summary
+
+    monkeypatch.setattr(field_summary, "IMMEDIATE_ROWS", 0)  # as a 15,000-cell slide (bench/review_queue.py)
+    session, _field = fed(qtbot, tmp_path, labelled_files=False)
+    summary = FieldSummary(session)
+    qtbot.addWidget(summary)
+    summary.refresh()
+    session.set_truth([row_of_cell(session, 1)], PARASITIZED)
+    session.set_truth([row_of_cell(session, 4)], UNINFECTED)
+    assert "not reviewed yet" in summary.text()  # no refresh on each key of a review
+    qtbot.waitUntil(lambda: "queue 2 of 2 reviewed" in summary.text())  # one, after the pause
