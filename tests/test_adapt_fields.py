@@ -65,6 +65,12 @@ def write_boxes(csv_path: Path, rows) -> Path:
     return csv_path
 
 
+def adapt_cli(capsys, out: Path, base: Path, *args: str) -> tuple[int, str]:
+    """``malaria-gui adapt ARGS --out OUT --base BASE --folds 2 --quiet``: its exit code and what it printed."""
+    code = main(["adapt", *args, "--out", str(out), "--base", str(base), "--folds", "2", "--quiet"])
+    return code, capsys.readouterr().out
+
+
 @pytest.fixture(autouse=True)
 def few_steps(monkeypatch):
     monkeypatch.setattr(adapt_module, "MAX_STEPS", 12)  # CPU tests: the rules, not a good model
@@ -118,9 +124,7 @@ def test_cli_field_labels_write_a_lab_model_with_field_figures(tmp_path, tiny_mo
     csv_path = write_boxes(tmp_path / "fields" / "cells.csv", rows)
     given = sum(1 for r in rows if r[-1])
     out = tmp_path / "lab.keras"
-    code = main(["adapt", "--field-labels", str(csv_path), "--out", str(out), "--base", str(tiny_model_path),
-                 "--folds", "2", "--quiet"])
-    printed = capsys.readouterr().out
+    code, printed = adapt_cli(capsys, out, tiny_model_path, "--field-labels", str(csv_path))
     assert code == EXIT_OK, printed
     assert "field threshold" in printed and "mean |error| per field" in printed
     assert f"the labels cover {given} of the" in printed  # reviewed in part: said
@@ -213,9 +217,7 @@ def test_cli_adapt_learns_from_the_cells_reviewed_on_a_stored_slide(tmp_path, ti
         store.decide(case.cells[0].id, NOT_A_CELL, "tech")  # (left unreviewed above) counted, never trained on
     capsys.readouterr()
     out = tmp_path / "lab.keras"
-    code = main(["adapt", "--case", "S-1", "--cases-db", str(db), "--out", str(out), "--base", str(tiny_model_path),
-                 "--folds", "2", "--quiet"])
-    printed = capsys.readouterr().out
+    code, printed = adapt_cli(capsys, out, tiny_model_path, "--case", "S-1", "--cases-db", str(db))
     assert code == EXIT_OK, printed
     card = json.loads(out.with_name("lab.card.json").read_text())
     assert card["data"]["field_cells"] == given and card["data"]["fields"] == 4
@@ -247,9 +249,7 @@ def test_when_fine_tuning_does_not_help_the_lab_model_is_the_base_with_a_field_t
     fields = write_fields(tmp_path / "fields", n=4)
     csv_path = write_boxes(tmp_path / "fields" / "cells.csv", [r for r in smear_rows(fields) if r[-1]])
     out = tmp_path / "lab.keras"
-    code = main(["adapt", "--field-labels", str(csv_path), "--out", str(out), "--base", str(tiny_model_path),
-                 "--folds", "2", "--quiet"])
-    printed = capsys.readouterr().out
+    code, printed = adapt_cli(capsys, out, tiny_model_path, "--field-labels", str(csv_path))
     assert code == EXIT_OK, printed
     assert "fine-tuning did not help" in printed and "kept: base, field thr." in printed
     card = json.loads(out.with_name("lab.card.json").read_text())

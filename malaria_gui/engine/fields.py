@@ -482,7 +482,8 @@ def _classify(labels: np.ndarray, n: int, fg: _Foreground, rgb: np.ndarray) -> t
     """Sort the regions into red cells (returned, in reading order) and the rest.
 
     ``labels`` gains new labels where a clump is split into whole cells. A region is, in this
-    order: cut by the border, crossed by a fibre, part of a white cell (it holds a large solid
+    order: crossed by a fibre, cut by the border with under BORDER_AREA of a cell in view (one
+    showing more is judged as a whole cell is), part of a white cell (it holds a large solid
     dark purple nucleus), a scale bar or text (not cell-coloured), a clump (much larger than
     the field's median cell and not round; split when every piece is cell-sized), too small,
     far too dark, or else a red cell.
