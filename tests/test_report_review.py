@@ -71,3 +71,17 @@ def test_the_report_is_laid_out_for_a4():
     assert "thead { display: table-header-group; }" in text
     assert ".path { overflow-wrap: anywhere; }" in text  # long paths wrap instead of widening the page
     assert "<td class='path' title='/lab/S-17/field_01.png'>" in text
+
+
+def test_a_cell_marked_not_a_red_cell_is_not_shown_as_a_wrong_call():
+    """The per-cell table marks wrong calls red; an object a reviewer said is no red cell (a
+    segmentation mistake) is greyed instead, and a real wrong call is still marked."""
+    results, corrected, field = _session()
+    text = report_html(results, 0.5, model_name="malaria-cnn", model_version="2026.12", fields=[field],
+                       corrected=corrected, slide_id="S-17")
+    table = text.split("<h2>Files and field cells</h2>")[1]
+    rows = re.findall(r"<tr( class='\w+')?><td>(\d+)</td>", table)
+    classes = {int(n): c for c, n in rows}
+    assert classes[4] == " class='notcell'"  # cell #4: not a red cell
+    assert classes[3] == " class='wrong'"  # cell #3: called Parasitized, confirmed Uninfected
+    assert classes[1] == "" and classes[2] == ""  # confirmed calls

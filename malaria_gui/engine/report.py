@@ -16,6 +16,7 @@ from pathlib import Path
 
 from malaria_gui import __version__
 from malaria_gui.engine.export import atomic_write
+from malaria_gui.engine.field_labels import NOT_A_CELL
 from malaria_gui.engine.labels import CLASS_COLOURS, ERROR_COLOUR, PARASITIZED, UNINFECTED
 from malaria_gui.engine.metrics import METRICS, Metrics, count_classes, metrics_for_results
 from malaria_gui.engine.scorer import Result
@@ -31,6 +32,7 @@ th {{ background: #f0f0f0; }}
 .{UNINFECTED} {{ color: {CLASS_COLOURS[UNINFECTED]}; }}
 .error {{ color: {ERROR_COLOUR}; }}
 .wrong {{ background: #fdecea; }}
+.notcell {{ color: #777; font-style: italic; }}
 .side {{ display: flex; gap: 2em; align-items: flex-start; }}
 figure {{ margin: 1em 0; }}
 figure img {{ max-width: 100%; border: 1px solid #ccc; }}
@@ -374,8 +376,11 @@ def report_html(results: Sequence[Result], threshold: float, *, model_name: str,
             + ("<th>Corrected</th>" if corrected is not None else "") + "</tr></thead>"]
     for i, r in enumerate(results, 1):
         prediction = r.prediction(threshold)
-        wrong = labelled and prediction is not None and r.truth is not None and r.truth != prediction
-        cls = f" class='{'wrong' if wrong else ''}'" if wrong else ""
+        # A found object a person marked "not a red cell" is the segmentation's mistake, not a
+        # wrong call: shown apart (grey), never as a misclassified cell.
+        not_cell = r.truth == NOT_A_CELL
+        wrong = labelled and prediction is not None and r.truth in (PARASITIZED, UNINFECTED) and r.truth != prediction
+        cls = " class='wrong'" if wrong else " class='notcell'" if not_cell else ""
         p = "" if r.p_parasitized is None else f"{r.p_parasitized:.4f}"
         pred_cell = (f"<td class='{prediction}'>{prediction}</td>" if prediction
                      else f"<td class='error'>{'not counted' if r.cell == 0 else 'unreadable'}</td>")
