@@ -120,16 +120,46 @@ def test_killing_the_program_keeps_every_field_and_decision_written_before(tmp_p
     assert {f"field_{f}.jpg" for f in range(done + 1)} <= confirmed
 
 
-def test_an_old_store_is_migrated_forward_and_keeps_its_cases(tmp_path):
-    db = tmp_path / "c.sqlite"
+def _version_1_store(db) -> None:
+    """A store as version 1 wrote it (schema 1, its own INSERTs): slide OLD with a field of 3
+    cells, one decided, and a file of one cell from a Parasitized/ folder."""
     with CaseStore(db, migrations=cases.MIGRATIONS[:1]) as store:
         slide = store.open_slide("OLD")
-        store.add_image(slide, "a.jpg", _cells(3))
+        con = store._db
+        for path, kind, n in (("a.jpg", "field", 3), ("/set/Parasitized/c.png", "cell", 1)):
+            image = con.execute("INSERT INTO images (slide, path, kind, error, cells, white_cells, model, threshold, "
+                                "scored) VALUES (?, ?, ?, NULL, ?, ?, 'm 1', 0.5, '2026-11-01')",
+                                (slide, path, kind, n, 2 if kind == "field" else 0)).lastrowid
+            con.executemany("INSERT INTO cells (image, number, x, y, width, height, p_parasitized) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)", [(image, *c) for c in _cells(n)])
+        store.decide(con.execute("SELECT MIN(id) FROM cells").fetchone()[0], cases.CONFIRMED, "ana")
+
+
+def test_an_old_store_is_migrated_forward_and_keeps_its_cases(tmp_path):
+    db = tmp_path / "c.sqlite"
+    _version_1_store(db)
     newer = cases.MIGRATIONS + ("ALTER TABLE slides ADD COLUMN site TEXT NOT NULL DEFAULT 'lab';",)
     with CaseStore(db, migrations=newer) as store:
         assert store.schema_version == len(newer)
-        assert len(store.load_slide("OLD").cells) == 3
+        assert len(store.load_slide("OLD").cells) == 4  # the field's 3 and the cell file's
         assert store._db.execute("SELECT site FROM slides").fetchone()[0] == "lab"
+
+
+def test_a_version_1_store_gains_the_folder_truth_of_cell_files(tmp_path):
+    db = tmp_path / "c.sqlite"
+    _version_1_store(db)
+    with CaseStore(db) as store:
+        assert store.schema_version == cases.SCHEMA_VERSION == 2
+        old = store.load_slide("OLD")
+        assert [(im.path, im.cells, im.white_cells, im.truth) for im in old.images] == [
+            ("a.jpg", 3, 2, None), ("/set/Parasitized/c.png", 1, 0, None)]  # unknown before: not guessed
+        assert [c.truth for c in old.cells] == [cases.CONFIRMED, "", "", ""]
+        slide = store.open_slide("NEW")
+        store.add_images(slide, [cases.ImageRecord("/set/Uninfected/u.png", [(1, 0, 0, 90, 90, 0.2)], "cell",
+                                                   truth="Uninfected", truth_folder="Uninfected")])
+    with CaseStore(db) as store:
+        image = store.load_slide("NEW").images[0]
+    assert (image.truth, image.truth_folder) == ("Uninfected", "Uninfected")
 
 
 def test_a_failed_migration_changes_nothing(tmp_path):

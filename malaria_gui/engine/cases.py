@@ -75,6 +75,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX decisions_cell ON decisions(cell, id);
     CREATE INDEX decisions_slide ON decisions(slide);
     """,
+    # 2: a file of one cell keeps the true label its folder gave (Parasitized/, Uninfected/)
+    # and that folder's name, so a reopened labelled set shows the same confusion matrix.
+    """
+    ALTER TABLE images ADD COLUMN truth TEXT;
+    ALTER TABLE images ADD COLUMN truth_folder TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -128,6 +134,8 @@ class StoredImage:
     model: str
     threshold: float | None
     scored: str
+    truth: str | None = None  # a cell file's true label from its folder's name (schema 2)
+    truth_folder: str | None = None
 
 
 @dataclass(slots=True)
@@ -141,6 +149,8 @@ class ImageRecord:
     threshold: float | None = None
     white_cells: int = 0
     error: str | None = None
+    truth: str | None = None  # a cell file's true label from its folder's name, and that folder
+    truth_folder: str | None = None
 
 
 @dataclass(slots=True)
@@ -263,9 +273,10 @@ class CaseStore:
             for im in images:
                 self._db.execute("DELETE FROM images WHERE slide = ? AND path = ?", (slide, im.path))
                 cur = self._db.execute(
-                    "INSERT INTO images (slide, path, kind, error, cells, white_cells, model, threshold, scored) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (slide, im.path, im.kind, im.error, len(im.cells), im.white_cells, im.model, im.threshold, now))
+                    "INSERT INTO images (slide, path, kind, error, cells, white_cells, model, threshold, scored, "
+                    "truth, truth_folder) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (slide, im.path, im.kind, im.error, len(im.cells), im.white_cells, im.model, im.threshold, now,
+                     im.truth, im.truth_folder))
                 image = cur.lastrowid
                 self._db.executemany(
                     "INSERT INTO cells (image, number, x, y, width, height, p_parasitized) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -318,7 +329,7 @@ class CaseStore:
             raise CaseError(f"no slide {slide_id!r} in the case store {self.path}")
         case = SlideCase(row["slide_id"], row["reference"], row["created"], row["updated"])
         case.images = [StoredImage(*r) for r in self._db.execute(
-            "SELECT path, kind, error, cells, white_cells, model, threshold, scored FROM images "
+            "SELECT path, kind, error, cells, white_cells, model, threshold, scored, truth, truth_folder FROM images "
             "WHERE slide = ? ORDER BY id", (row["id"],))]
         case.cells = [StoredCell(*r) for r in self._db.execute(
             """

@@ -7,13 +7,24 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPen
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from malaria_gui.gui.results_model import (
-    CAPTION_ROLE, COL_FIELD, COL_FILE, COL_NOTE, CORRECTED_COLOUR, CORRECTED_ROLE, PREDICTION_ROLE, PROBABILITY_ROLE,
-    TRUTH_ROLE, class_colour,
+    CAPTION_ROLE, COL_FIELD, COL_FILE, COL_NOTE, CORRECTED_COLOUR, CORRECTED_ROLE, MISSING_ROLE, PREDICTION_ROLE,
+    PROBABILITY_ROLE, TRUTH_ROLE, class_colour,
 )
 from malaria_gui.gui.scoring_process import THUMB_SIZE
 
 
 MISTAKE_COLOUR = QColor("#c0392b")
+MISSING_FILL = QColor("#5d6d7e")  # a reopened case's file that is gone: darker than "no picture yet"
+
+
+def paint_missing(painter: QPainter, rect: QRect, why: str) -> None:
+    """A thumbnail's place when the file is gone or unreadable: said, not left blank."""
+    painter.save()
+    painter.fillRect(rect, MISSING_FILL)
+    painter.setPen(QColor("white"))
+    text = why if rect.width() >= 60 else "missing"
+    painter.drawText(rect.adjusted(2, 2, -2, -2), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+    painter.restore()
 
 
 class ConfidenceBarDelegate(QStyledItemDelegate):
@@ -76,8 +87,11 @@ class GalleryTileDelegate(QStyledItemDelegate):
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
         side = self.thumb
         image_rect = QRect(rect.center().x() - side // 2, rect.top() + 4, side, side)
+        missing = index.data(MISSING_ROLE)
         if pixmap is not None and not pixmap.isNull():
             painter.drawPixmap(image_rect, pixmap)
+        elif missing:
+            paint_missing(painter, image_rect, missing)
         else:
             painter.fillRect(image_rect, QColor("#bdc3c7"))
         painter.setPen(QPen(colour, 3))
@@ -146,11 +160,14 @@ class ThumbnailDelegate(QStyledItemDelegate):
         (widget.style() if widget else QApplication.style()).drawControl(
             QStyle.ControlElement.CE_ItemViewItem, style_option, painter, widget)
         pixmap = index.data(Qt.ItemDataRole.DecorationRole)
-        if pixmap is None or pixmap.isNull():
-            return
         side = max(1, min(option.rect.width(), option.rect.height()) - 4)
         target = QRect(0, 0, side, side)
         target.moveCenter(option.rect.center())
+        if pixmap is None or pixmap.isNull():
+            missing = index.data(MISSING_ROLE)
+            if missing:
+                paint_missing(painter, target, missing)
+            return
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawPixmap(target, pixmap)

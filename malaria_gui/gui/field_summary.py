@@ -81,7 +81,7 @@ class FieldSummary(QLabel):
 
     def refresh(self, *_ignored) -> None:
         session = self._session
-        fields = session.results.field_results() if session.results.rowCount() else []
+        fields = session.field_results() if session.results.rowCount() else []
         if not fields:
             self.setText("")
             self.hide()
@@ -92,9 +92,11 @@ class FieldSummary(QLabel):
         lines = ["<b>Parasitemia</b> (parasitized red cells per 100 found)"]
         for s in slide_summaries(fields, threshold):
             not_counted = f", {s.failed} not counted" if s.failed else ""
+            white = f", {s.white_cells} white cell{'s' if s.white_cells != 1 else ''} counted apart" \
+                if s.white_cells else ""
             lines.append(f"Slide <b>{e(s.slide)}</b>: {s.fields} field{'s' if s.fields != 1 else ''}"
                          f"{not_counted}, {s.cells} cells, {s.parasitized} parasitized, "
-                         f"model <b>{_share(s.parasitemia())}</b>")
+                         f"model <b>{_share(s.parasitemia())}</b>{white}")
             figures = per_slide.get(s.slide)
             if figures is not None:
                 lines.append(f"&nbsp;&nbsp;Confirmed: <b>{e(confirmed_text(figures))}</b>")

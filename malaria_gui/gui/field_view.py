@@ -363,6 +363,7 @@ class FieldPanel(QWidget):
         self.view.field_shown.connect(self._update_title)
         session.threshold_changed.connect(lambda _t: self._update_title(self.view.path or ""))
         session.corrections_changed.connect(lambda: self._update_title(self.view.path or ""))
+        session.thumbnails_done.connect(lambda _gone: self._update_title(self.view.path or ""))  # a file gone
 
     def _update_title(self, path: str) -> None:
         if not path:
@@ -380,5 +381,11 @@ class FieldPanel(QWidget):
             self.title.setText(f"<b>{html.escape(Path(path).name)}</b>: not counted")
             return
         note = f"; {left_out} marked not a red cell, not counted" if left_out else ""
+        white = session.white_cells.get(path, 0)
+        if white:  # counted apart from the red cells, as the report says
+            note += f"; {white} white cell{'s' if white != 1 else ''} counted apart"
+        missing = results.missing(marked[0])
+        if missing:  # a reopened case whose field is gone: the stored outlines only
+            note += f"; <span style='color:#c0392b'>{html.escape(missing)}: outlines only</span>"
         self.title.setText(f"<b>{html.escape(Path(path).name)}</b>: {len(rows)} cells, "
                            f"{parasitized} parasitized, {share}{note}")

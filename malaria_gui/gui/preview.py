@@ -101,8 +101,17 @@ class PreviewPanel(QWidget):
         truth = results.truths()[row]
         if results.is_corrected(row):  # the reviewer's label, not the folder's
             truth = f"{truth or 'none'} (corrected)"
+        missing = results.missing(row)  # a reopened case's file that is gone: said so
         self.show_item(results.path(row), None if p != p else float(p), results.error(row),
                        truth, results.prediction(row), results.warning(row), crop=crop, cell=cell)
+        if missing:
+            self.show_missing(missing)
+
+    def show_missing(self, why: str) -> None:
+        """The image area of a row whose file is gone or unreadable since it was scored."""
+        self._full = None
+        self.image.clear()
+        self.image.setText(f"{why[0].upper()}{why[1:]}: no picture.\nThe stored result is shown.")
 
     def show_item(self, path: str, p_parasitized: float | None, error: str | None, truth: str | None,
                   prediction: str | None, warning: str | None = None, crop: QPixmap | None = None,

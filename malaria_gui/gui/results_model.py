@@ -33,6 +33,7 @@ PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 2
 CAPTION_ROLE = Qt.ItemDataRole.UserRole + 3
 CORRECTED_ROLE = Qt.ItemDataRole.UserRole + 4  # bool: the true label was set by a reviewer
 TRUTH_ROLE = Qt.ItemDataRole.UserRole + 5  # the true label shown (a correction, else the folder's; None while truth is off)
+MISSING_ROLE = Qt.ItemDataRole.UserRole + 6  # why a reopened row's file gives no picture ("file missing"), or None
 CORRECTED_COLOUR = QColor("#8e44ad")  # neither class colour: a correction is the reviewer's, not the model's
 
 PARASITIZED_COLOUR = QColor(labels.CLASS_COLOURS[PARASITIZED])
@@ -98,6 +99,7 @@ class ResultsModel(QAbstractTableModel):
         # outlives its row while the fields are scored again (rescore), and is saved with its box.
         self._places: dict[str, tuple[str, int, tuple[int, int, int, int]]] = {}
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()  # keyed by arrival number
+        self._missing: dict[str, str] = {}  # path key -> why a reopened case's file gives no picture
         self._threshold = DEFAULT_THRESHOLD
         self.revision = 0  # bumped whenever rows are added, removed or change their data
         self._sort_key = SORT_INPUT
@@ -173,6 +175,46 @@ class ResultsModel(QAbstractTableModel):
         self._p = np.asarray(self._p_list, dtype=np.float64)
         self.revision += 1
 
+    def set_thumbnails(self, thumbs) -> None:
+        """Fill rows' thumbnails after the fact (a case reopened from the store keeps no
+        pixels): ``(path, cell number or None, JPEG)`` each; rows not listed stay as they are."""
+        if not thumbs:
+            return
+        where = {order: i for i, order in enumerate(self._order)}
+        changed = []
+        for path, cell, jpeg in thumbs:
+            order = self._by_key.get(_key_of(path, cell))
+            i = where.get(order) if order is not None else None
+            if i is None or self._cells[i] != cell:
+                continue
+            self._thumbs[i] = jpeg
+            self._pixmaps.pop(order, None)
+            changed.append(i)
+        if changed:
+            self.dataChanged.emit(self.index(min(changed), COL_IMAGE), self.index(max(changed), COL_IMAGE),
+                                  [Qt.ItemDataRole.DecorationRole])
+
+    def set_missing(self, why: dict[str, str]) -> None:
+        """Mark the rows of files that give no picture now (gone, or unreadable since they
+        were scored): ``{path: why}``. Their stored results stay as they are."""
+        self._missing.update({path_key(p): text for p, text in why.items()})
+        rows = [i for i in range(len(self._paths)) if self._file_key(i) in self._missing] if why else []
+        if rows:
+            self.dataChanged.emit(self.index(min(rows), 0), self.index(max(rows), len(HEADERS) - 1))
+
+    def missing(self, row: int) -> str | None:
+        """Why this row's file gives no picture now, or None."""
+        return self._missing.get(self._file_key(row)) if self._missing else None
+
+    def _file_key(self, row: int) -> str:
+        """The path key of the row's file (its correction key less a field cell's "#n")."""
+        key = self._pkeys[row]
+        return key if self._cells[row] is None else key.rpartition("#")[0]
+
+    def missing_count(self) -> int:
+        """Files marked missing or unreadable (:meth:`set_missing`)."""
+        return len(self._missing)
+
     def clear(self) -> None:
         self.beginResetModel()
         self._paths, self._names, self._p_list = [], [], []
@@ -182,6 +224,7 @@ class ResultsModel(QAbstractTableModel):
         self._field_rows = 0
         self._warnings, self._item_truth, self._truth_folders, self._pkeys = [], [], [], []
         self._by_key = {}
+        self._missing = {}
         self._places = {k: v for k, v in self._places.items() if k in self.corrections}
         self._pixmaps.clear()
         self.revision += 1
@@ -509,8 +552,11 @@ class ResultsModel(QAbstractTableModel):
             return self._truth[row]
         if role == Qt.ItemDataRole.ForegroundRole and col == COL_TRUTH and self._pkeys[row] in self.corrections:
             return QBrush(CORRECTED_COLOUR)
+        if role == MISSING_ROLE:
+            return self.missing(row)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._paths[row] + "".join(f"\n{t}" for t in (self._errors[row], self._warnings[row]) if t)
+            return self._paths[row] + "".join(f"\n{t}" for t in (self._errors[row], self._warnings[row],
+                                                                   self.missing(row)) if t)
         if role == TRUTH_ROLE:
             return self._truth[row]
         if role == Qt.ItemDataRole.ForegroundRole and col in (COL_PREDICTION, COL_NOTE):
@@ -532,6 +578,9 @@ class ResultsModel(QAbstractTableModel):
             notes.append("misclassified")
         if self._warnings[row]:
             notes.append("not a single cell?")
+        missing = self.missing(row)
+        if missing:
+            notes.append(missing)
         return ", ".join(notes)
 
     def _field_text(self, row: int) -> str:
@@ -686,6 +735,12 @@ def _row_key(row: Row) -> str:
     the row the file had while it waited or was left unscored by a cancel."""
     key = path_key(row.path)
     return key if row.cell is None or row.cell <= 1 else f"{key}#{row.cell}"
+
+
+def _key_of(path: str, cell: int | None) -> str:
+    """:func:`_row_key` of a row's path and cell number."""
+    key = path_key(path)
+    return key if cell is None or cell <= 1 else f"{key}#{cell}"
 
 
 def _correction_key(row: Row) -> str:

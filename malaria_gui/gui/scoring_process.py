@@ -11,7 +11,9 @@ Jobs and answers are the frozen dataclasses below (pickled across the pipe): the
 sends :class:`LoadModel`, :class:`Reset`, :class:`Score` or :class:`Stop`; the process
 answers with :class:`ModelLoading`, :class:`ModelReady`, :class:`ModelFailed`,
 :class:`Scanning`, :class:`FolderAdded`, :class:`BatchStarted`, :class:`ChunkReady`,
-:class:`FieldImage`, :class:`BatchFinished`, and :class:`JobDone` after every job.
+:class:`FieldImage`, :class:`BatchFinished`, and :class:`JobDone` after every job. A case
+reopened from the store sends :class:`MakeThumbnails`, answered by :class:`FieldImage` and
+:class:`ThumbnailsReady` chunks.
 
 Whole smear fields: in a score job each image larger than a cell (by its header) is kept
 aside from the stream of cells and, once the cells are scored, goes through
@@ -126,6 +128,24 @@ class Adapt:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredPicture:
+    """One image of a case reopened from the store, as its thumbnails are asked for."""
+
+    path: str
+    cells: tuple[tuple[int, int, int, int, int], ...] | None  # a field's (number, x, y, w, h); None: a cell file
+    white_cells: int = 0  # as stored: sent back with the field's picture
+
+
+@dataclass(frozen=True, slots=True)
+class MakeThumbnails:
+    """Thumbnails for the rows of a reopened case (the store keeps no pixels) and its fields'
+    pictures, from the files still there: each file decoded once (:func:`make_thumbnails`)."""
+
+    generation: int
+    images: tuple[StoredPicture, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     pass
 
@@ -180,6 +200,16 @@ class FieldImage:
     height: int
     jpeg: bytes
     white_cells: int = 0  # counted apart from the red cells (the report says how many)
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailsReady:
+    """A chunk of a MakeThumbnails job's answer; its fields' FieldImages are sent before it."""
+
+    generation: int
+    thumbs: tuple[tuple[str, int | None, bytes], ...]  # (path, cell number or None for a cell file, JPEG)
+    missing: tuple[tuple[str, str], ...] = ()  # (path, why no picture: "file missing" or why it cannot be read)
+    done: bool = False  # the job's last chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,6 +539,89 @@ def field_display_copy(path: str, side: int = FIELD_DISPLAY_SIDE) -> tuple[int, 
         return None
 
 
+# ---- a case reopened from the store: its thumbnails, made here -------------------------
+# The store keeps paths, boxes, P and decisions, never pixels (a thumbnail of every cell of a
+# thousand slides would be tens of GB), so a reopened slide's rows arrive without pictures.
+# These are made afterwards from the files still there, each decoded once for all its cells:
+# a field's cells are box crops (the masked crop would mean segmenting the field again) and
+# its display copy goes with them. A file gone or no longer readable is said so, never blank.
+THUMBNAIL_CHUNK = 256  # thumbnails per answer: a field or two, a few ms for the window to take in
+FILE_MISSING = "file missing"
+
+
+def display_copy(rgb: np.ndarray, side: int = FIELD_DISPLAY_SIDE) -> bytes | None:
+    """A field's JPEG with its long side at most ``side`` (as ``field_display_copy`` makes it,
+    from pixels already decoded)."""
+    import cv2
+
+    try:
+        height, width = rgb.shape[:2]
+        scale = min(1.0, side / max(height, width))
+        if scale < 1.0:
+            rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                             interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        return buf.tobytes() if ok else None
+    except Exception:  # only the picture is missing; the thumbnails still come
+        return None
+
+
+def box_crop(rgb: np.ndarray, x: int, y: int, width: int, height: int) -> np.ndarray | None:
+    """The pixels of a cell's box, clipped to the image; None when nothing of it is inside."""
+    h, w = rgb.shape[:2]
+    left, top = max(0, int(x)), max(0, int(y))
+    right, bottom = min(w, int(x) + int(width)), min(h, int(y) + int(height))
+    if right <= left or bottom <= top:
+        return None
+    return rgb[top:bottom, left:right]
+
+
+def make_thumbnails(job: MakeThumbnails, send, cancel) -> None:
+    """Answer ``job``: for each field its FieldImage, then its cells' thumbnails in chunks of
+    about :data:`THUMBNAIL_CHUNK`; the last chunk has ``done``. A cancel (the window was
+    cleared) stops it between files, with no ``done``."""
+    from malaria_gui.engine.decoding import decode
+
+    thumbs: list[tuple[str, int | None, bytes]] = []
+    missing: list[tuple[str, str]] = []
+
+    def flush(done: bool = False) -> None:
+        send(ThumbnailsReady(job.generation, tuple(thumbs), tuple(missing), done))
+        thumbs.clear()
+        missing.clear()
+
+    for image in job.images:
+        if cancel.is_set():
+            return
+        if len(thumbs) + len(missing) >= THUMBNAIL_CHUNK:
+            flush()
+        path = image.path
+        if not os.path.exists(path):
+            missing.append((path, FILE_MISSING))
+            continue
+        try:
+            rgb = decode(path)
+        except Exception as exc:  # changed or damaged since it was scored: its rows stay
+            missing.append((path, f"cannot be read now: {exc}"))
+            continue
+        if image.cells is None:  # a file of one cell
+            thumb = make_thumbnail(rgb)
+            if thumb is not None:
+                thumbs.append((path, None, thumb))
+        else:
+            jpeg = display_copy(rgb)
+            if jpeg is not None:
+                send(FieldImage(job.generation, path, rgb.shape[1], rgb.shape[0], jpeg,
+                                white_cells=image.white_cells))
+            for number, x, y, width, height in image.cells:
+                crop = box_crop(rgb, x, y, width, height)
+                thumb = make_thumbnail(crop) if crop is not None else None
+                if thumb is not None:
+                    thumbs.append((path, number, thumb))
+        del rgb
+    flush(done=True)
+
+
 _prestarted: tuple | None = None  # (context, process, conn, cancel) from prestart(), until a worker adopts it
 
 
@@ -600,6 +713,8 @@ def serve(conn, cancel) -> None:
                 service.check_ood(job.generation)
             elif isinstance(job, Adapt):
                 service.adapt(job)
+            elif isinstance(job, MakeThumbnails):
+                make_thumbnails(job, send, cancel)
         except Exception as exc:  # the process must survive anything a job does
             send(ModelFailed(f"unexpected error: {type(exc).__name__}: {exc}"))
         send(JobDone())

@@ -77,6 +77,7 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, C
     adapt_done = Signal(str, str)  # the before/after report, the saved lab model's path
     adapt_failed = Signal(str, bool)  # message for the user, cancelled
     case_changed = Signal()  # a case was started, opened or closed (Session.case)
+    thumbnails_done = Signal(int)  # a reopened case's thumbnails are all in; how many files are missing
 
     def __init__(self, jobs: JobSink | None = None, settings: Settings | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -123,6 +124,7 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, C
         self._field_rows = self._plain_rows = 0
         self._follow_card_threshold(before)
         self.field_images.clear()
+        self.white_cells.clear()
         self.metrics = None
         self.cleared.emit()
         self.metrics_changed.emit(None, False)
@@ -131,6 +133,14 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, C
             self.corrections_changed.emit()
         if self.busy:
             self._finish_run(cancelled=True)
+
+    def field_results(self) -> list:
+        """The session's fields (``ResultsModel.field_results``) with their white cells, which
+        the scoring process counts and sends with the field's picture (or the case store kept)."""
+        fields = self.results.field_results()
+        for f in fields:
+            f.white_cells = self.white_cells.get(str(f.path), 0)
+        return fields
 
     # ---- export ------------------------------------------------------------------------
     def export_csv(self, path: Path) -> None:
@@ -166,9 +176,7 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, C
                 decisions = self._case_decisions()
         info = self.model_info
         images = {p: (im.width, im.height, im.jpeg) for p, im in self.field_images.items()}
-        fields = self.results.field_results()
-        for f in fields:  # white cells are counted in the scoring process and sent with the field's picture
-            f.white_cells = getattr(self.field_images.get(str(f.path)), "white_cells", 0)
+        fields = self.field_results()
         write_report(path, self.results.results(), self.threshold,
                      model_name=info.name if info else "no model", model_version=info.version if info else "",
                      date=datetime.now(), fields=fields, field_images=images,

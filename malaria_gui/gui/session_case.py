@@ -5,7 +5,9 @@ While :attr:`case` is set, every chunk the worker sends is written as it arrives
 (``session_run.on_chunk``) and every decision right after it is made
 (``session_review._on_corrections_changed``), by a
 :class:`~malaria_gui.gui.case_recorder.CaseRecorder`. :meth:`open_case` shows a stored slide
-again without scoring it; further decisions go on being appended to it.
+again without scoring it; further decisions go on being appended to it. The store keeps no
+pixels: the rows come back without thumbnails, and the scoring process makes them from the
+files still there (:meth:`on_thumbnails` takes them in as they come; a file gone is said so).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import sqlite3
 
 from malaria_gui.engine.cases import CaseError, CaseStore, SlideCase
-from malaria_gui.gui.case_recorder import CaseRecorder, rows_from_case
+from malaria_gui.gui.case_recorder import CaseRecorder, rows_from_case, thumbnail_job
+from malaria_gui.gui.scoring_process import ThumbnailsReady
 
 
 class CasePart:
@@ -38,6 +41,7 @@ class CasePart:
         rows, decisions, ids = rows_from_case(stored)
         self.clear()
         self.inputs = list(dict.fromkeys(im.path for im in stored.images))  # rescore scores these again
+        self.white_cells.update({im.path: im.white_cells for im in stored.images if im.kind == "field"})
         self.on_chunk(self.generation, rows)  # no case yet: nothing is written back
         thresholds = {im.threshold for im in stored.images if im.threshold is not None}
         if len(thresholds) == 1:  # the calls as they were made and reviewed
@@ -51,7 +55,25 @@ class CasePart:
         self.case_changed.emit()
         self.message.emit(f"Opened slide {stored.slide_id}: {len(stored.images)} images, {len(stored.cells)} cells, "
                           f"{len(decisions)} reviewed (kept, not scored again).", 10_000)
+        make_thumbnails = getattr(self.jobs, "make_thumbnails", None)
+        if make_thumbnails is not None:  # the scoring process decodes the files; the rows are shown already
+            make_thumbnails(thumbnail_job(stored, self.generation))
         return stored
+
+    def on_thumbnails(self, generation: int, answer: ThumbnailsReady) -> None:
+        """A chunk of a reopened case's thumbnails: into their rows; files gone marked so."""
+        if generation != self.generation:
+            return  # asked for before a Clear
+        self.results.set_thumbnails(answer.thumbs)
+        if answer.missing:
+            self.results.set_missing(dict(answer.missing))
+        if answer.done:
+            gone = self.results.missing_count()
+            if gone:
+                self.message.emit(f"{gone} file{'s' if gone != 1 else ''} of this slide "
+                                  f"{'are' if gone != 1 else 'is'} missing or unreadable now: "
+                                  "their stored results are shown, without pictures.", 15_000)
+            self.thumbnails_done.emit(gone)
 
     def close_case(self) -> None:
         """Stop recording (what was written stays in the store)."""
@@ -64,7 +86,8 @@ class CasePart:
 
         info = self.model_info
         try:
-            keys = self.case.record_rows(rows, model_label(info.name, info.version) if info else "", self.threshold)
+            keys = self.case.record_rows(rows, model_label(info.name, info.version) if info else "", self.threshold,
+                                         self.white_cells)
             # Scored again (rescore): the store replaced those cells and their decisions; the
             # reviewer's labels the session kept are recorded on the new cells.
             kept = {k: self.corrections[k] for k in keys if k in self.corrections} if self.corrections else {}

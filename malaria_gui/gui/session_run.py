@@ -32,6 +32,7 @@ class RunPart:
         self.run_fields: set[str] = set()  # and the fields they came from
         self.run_started_at = 0.0
         self.field_images: dict[str, FieldImage] = {}  # display copies of the fields scored, by path
+        self.white_cells: dict[str, int] = {}  # each field's white cells, by path (sent with its picture, or stored)
         self.ood_warning = ""  # set when any scored job's cells looked unlike the model's training cells
 
     def attach(self, worker) -> None:
@@ -54,6 +55,7 @@ class RunPart:
         worker.ood_checked.connect(self.on_ood_checked)
         worker.adapt_done.connect(self.adapt_done)
         worker.adapt_failed.connect(self.adapt_failed)
+        worker.thumbnails_ready.connect(self.on_thumbnails)
 
     def add_paths(self, paths: list[str]) -> None:
         """Queue files and folders for scanning and scoring (never scanned on this thread)."""
@@ -138,6 +140,7 @@ class RunPart:
     def on_field_image(self, generation: int, image: FieldImage) -> None:
         if generation == self.generation:
             self.field_images[image.path] = image
+            self.white_cells[image.path] = image.white_cells
 
     @property
     def field_mode(self) -> str:

@@ -28,6 +28,7 @@ from PySide6.QtCore import QThread, Signal
 from malaria_gui.gui.scoring_process import (
     Adapt, AdaptDone, AdaptFailed, AdaptProgress, CheckOOD, OODChecked,
 )
+from malaria_gui.gui.scoring_process import MakeThumbnails, ThumbnailsReady
 from malaria_gui.gui.scoring_process import (
     BATCH_SIZE, FIELD_AUTO, BatchFinished, BatchStarted, ChunkReady, FieldImage, FolderAdded, JobDone, LoadModel,
     ModelFailed, ModelLoading, ModelReady, Reset, Scanning, Score, Stop, adopt_prestarted, serve,
@@ -66,6 +67,7 @@ class ScoringWorker(QThread):
     ood_checked = Signal(int, str)  # generation, warning ("" when the cells look familiar)
     adapt_done = Signal(str, str)  # the before/after report, the saved lab model's path
     adapt_failed = Signal(str, bool)  # message, cancelled
+    thumbnails_ready = Signal(int, object)  # generation, scoring_process.ThumbnailsReady (a reopened case)
 
     batch_size = BATCH_SIZE
     pause_s = 0.0  # a pause after each batch (tests use it to act in the middle of a run)
@@ -100,6 +102,10 @@ class ScoringWorker(QThread):
 
     def adapt(self, job: Adapt) -> None:
         """Queue an adaptation (it runs in the scoring process; cancel() stops it)."""
+        self._jobs.put(job)
+
+    def make_thumbnails(self, job: MakeThumbnails) -> None:
+        """Queue the thumbnails of a reopened case (void once the session is cleared)."""
         self._jobs.put(job)
 
     def cancel(self) -> None:
@@ -183,6 +189,9 @@ class ScoringWorker(QThread):
                     if not self._run_job(job):
                         self.adapt_failed.emit("the scoring process stopped during adaptation; nothing was saved",
                                                False)
+                elif isinstance(job, MakeThumbnails):
+                    if job.generation == self._generation:
+                        self._run_job(job)
                 elif isinstance(job, _ScoreRequest):
                     if job.generation == self._generation and job.epoch == self._epoch:
                         message = Score(job.generation, job.paths, self.batch_size, self.pause_s, job.field_mode)
@@ -196,7 +205,7 @@ class ScoringWorker(QThread):
         finally:
             self._end_process()
 
-    def _run_job(self, message: LoadModel | Reset | Score | Adapt | CheckOOD) -> bool:
+    def _run_job(self, message: LoadModel | Reset | Score | Adapt | CheckOOD | MakeThumbnails) -> bool:
         """Send one job and relay its answers until it is done; False if the process died."""
         if self._stop_requested is not None:
             return True
@@ -248,6 +257,8 @@ class ScoringWorker(QThread):
                 self.adapt_done.emit(report_text, saved_path)
             case AdaptFailed(message, cancelled):
                 self.adapt_failed.emit(message, cancelled)
+            case ThumbnailsReady():
+                self.thumbnails_ready.emit(answer.generation, answer)
 
     def _ensure_process(self) -> None:
         if self._process is not None and self._process.is_alive():
