@@ -54,6 +54,7 @@ class RunPart:
         worker.ood_checked.connect(self.on_ood_checked)
         worker.adapt_done.connect(self.adapt_done)
         worker.adapt_failed.connect(self.adapt_failed)
+        worker.explained.connect(self.on_explained)
 
     def add_paths(self, paths: list[str]) -> None:
         """Queue files and folders for scanning and scoring (never scanned on this thread)."""
