@@ -85,7 +85,11 @@ def explain_crop(predict, crop: np.ndarray, size: int,
 
     from malaria_gui.engine.preprocess import prepare
 
-    heat, p, drop = occlusion(predict, prepare(crop, size))
+    cell = prepare(crop, size)
+    heat, p, drop = occlusion(predict, cell)
+    if heat.any():  # smoothed over one patch step, so the screen shows no staircase of patches
+        heat = cv2.GaussianBlur(heat, (0, 0), STRIDE * size) * (cell.max(axis=2) > 8)
+        heat = (heat / heat.max()).astype(np.float32)
     h, w = crop.shape[:2]
     scale = side / max(h, w)
     shown = cv2.resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))),

@@ -26,6 +26,7 @@ from malaria_gui.gui.session import Session
 VIEW_SIDE = 320  # px: the cell and its neighbourhood are each shown this large
 WHY_LEGEND = ("Where the model looked (W): red-yellow = hiding that part of the cell lowers P(Parasitized); "
               "the brighter, the more.")
+WHY_OFF = "W (Why?) lays over the cell where the model looked."
 
 
 class ReviewQueue(QDialog):
@@ -71,11 +72,13 @@ class ReviewQueue(QDialog):
         self.buttons["W"].setToolTip("Lay over the cell where the model looked, computed by the model itself "
                                      "(occlusion: each patch hidden in turn); stays on for the next cells")
         self.why_on = False
-        self.why_note = QLabel()
+        self.why_note = QLabel(WHY_OFF)
         self.why_note.setObjectName("reviewWhy")
         self.why_note.setWordWrap(True)
         self.why_note.setTextFormat(Qt.TextFormat.PlainText)
-        self.why_note.hide()
+        # Room for the legend's two lines from the start: turning W on moves nothing.
+        self.why_note.setMinimumHeight(2 * self.why_note.fontMetrics().lineSpacing() + 4)
+        self.why_note.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         session.explanation_ready.connect(self._on_explained)
         self._keys = {Qt.Key.Key_C: lambda: self.decide(PARASITIZED), Qt.Key.Key_R: lambda: self.decide(UNINFECTED),
                       Qt.Key.Key_N: lambda: self.decide(NOT_A_CELL), Qt.Key.Key_S: self.skip, Qt.Key.Key_Space: self.skip,
@@ -149,15 +152,15 @@ class ReviewQueue(QDialog):
         """Show (or hide) where the model looked, on this cell and the next ones."""
         self.why_on = not self.why_on
         self.buttons["W"].setChecked(self.why_on)
-        self.why_note.setVisible(self.why_on)
         row = self.current_row()
-        if row < 0:
+        if not self.why_on:
+            self.why_note.setText(WHY_OFF)
+            if row >= 0:
+                self._show_cell(row)
+        elif row < 0:
             self.why_note.setText("Where the model looked (W): the queue is done.")
-            return
-        if self.why_on:
-            self._show_why(row, retry=True)
         else:
-            self._show_cell(row)
+            self._show_why(row, retry=True)
 
     def _on_explained(self, key: str) -> None:
         row = self.current_row()

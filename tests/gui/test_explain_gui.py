@@ -124,10 +124,10 @@ def test_w_in_the_queue_lays_where_the_model_looked_over_the_cell_and_w_again_ta
     qtbot.addWidget(queue)
     queue.show()
     first, second = queue.queue[0], queue.queue[1]
-    assert jobs.explained() == [] and not queue.why_note.isVisible()
+    assert jobs.explained() == [] and queue.why_note.text().startswith("W (Why?)")
     assert _centre(queue.cell_view)[1] > 150  # the green thumbnail
     qtbot.keyClick(queue, Qt.Key.Key_W)
-    assert queue.why_note.isVisible() and "computing" in queue.why_note.text()
+    assert "computing" in queue.why_note.text() and queue.buttons["W"].isChecked()
     assert jobs.explained() == [("explain", session.results.key(first), FIELD, (10, 20, 30, 36))]
     with qtbot.waitSignal(session.explanation_ready):
         _answer(session, jobs.explained()[0])
@@ -138,7 +138,7 @@ def test_w_in_the_queue_lays_where_the_model_looked_over_the_cell_and_w_again_ta
     # The next cell's explanation was asked for as soon as this one came (prefetch).
     assert jobs.explained()[1][1] == session.results.key(second)
     qtbot.keyClick(queue, Qt.Key.Key_W)
-    assert not queue.why_note.isVisible() and _centre(queue.cell_view)[1] > 150  # the thumbnail again
+    assert queue.why_note.text().startswith("W (Why?)") and _centre(queue.cell_view)[1] > 150  # the thumbnail again
     qtbot.keyClick(queue, Qt.Key.Key_W)
     assert _centre(queue.cell_view)[0] > 200 and len(jobs.explained()) == 2  # kept: nothing asked again
     # On: the next cell shows its own overlay (blue here) once it comes.
@@ -204,3 +204,32 @@ def test_w_in_the_window_shows_where_the_model_looked_in_the_preview(qtbot, wind
     assert "hiding that part lowers P(Parasitized)" in preview.why_note.text()
     qtbot.keyClick(table, Qt.Key.Key_W)
     assert not preview.why_action.isChecked() and preview.image.pixmap().toImage() == plain
+
+
+def test_the_preview_lays_a_field_cells_overlay_at_the_cells_own_size_and_follows_the_selection(qtbot, session):
+    from malaria_gui.gui.preview import PreviewPanel
+    from malaria_gui.gui.scoring_process import FieldImage
+
+    jpeg = cv2.imencode(".jpg", np.full((300, 400, 3), (140, 200, 140), np.uint8))[1].tobytes()
+    session.on_field_image(session.generation, FieldImage(session.generation, FIELD, 400, 300, jpeg))
+    preview = PreviewPanel(session)
+    qtbot.addWidget(preview)
+    preview.show()
+    preview.show_row(0)
+    plain = preview.image.pixmap().toImage()
+    preview.why_action.trigger()  # W
+    assert preview.why_note.text().endswith("computing...") and preview.image.pixmap().toImage() == plain
+    jobs = session.jobs
+    assert jobs.explained()[0][1:] == (session.results.key(0), FIELD, (10, 20, 30, 36))
+    _answer(session, jobs.explained()[0])
+    shown = preview.image.pixmap().toImage()
+    assert shown.size() == plain.size() and shown.pixelColor(shown.width() // 2, shown.height() // 2).red() > 200
+    preview.show_row(1)  # another row, still on: its own is asked for
+    assert jobs.explained()[-1][1] == session.results.key(1) and preview.why_note.text().endswith("computing...")
+    preview.show_row(2)
+    _answer(session, jobs.explained()[-1])  # row 1's, come late: row 2 is shown now
+    assert preview.image.pixmap().toImage().pixelColor(5, 5).green() > 150
+    assert jobs.explained()[-1][1] == session.results.key(2)  # and asked for next
+    preview.why_action.trigger()
+    preview.show_row(0)
+    assert preview.image.pixmap().toImage() == plain  # off: the cell as it is
