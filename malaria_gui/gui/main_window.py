@@ -160,6 +160,8 @@ class MainWindow(QMainWindow):
         self.review = ReviewActions(session, self._review_rows, self)
         for widget in (self.results_views.table, self.results_views.gallery, self.preview):
             self.review.install(widget)
+        for widget in (self.results_views.table, self.results_views.gallery):
+            widget.addAction(self.preview.why_action)  # W: where the model looked, in the preview
         self.field_panel.view.set_review(self.review)  # P/U/N/0 and a context menu on the cell clicked
         self.preview.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # P/U/0 also act after clicking the preview
         self.resize(1200, 760)

@@ -3,11 +3,12 @@
 A trained person confirms each positive before a result is reported. The queue
 (engine/review_queue.py) is fixed when it opens; each cell is shown large, with its place
 in the field when it comes from one. C confirms (Parasitized), R rejects (Uninfected), N says
-a field cell is not a red cell (white cell, clump, debris), S or Space skips, Backspace or Ctrl+Z takes the last decision back. A
+a field cell is not a red cell (white cell, clump, debris), S or Space skips, Backspace or Ctrl+Z takes the last decision back;
+W lays where the model looked over the cell (and keeps it on for the next cells). A
 decision is the same undoable correction as P/U in the table (the session's undo stack), so
 counts, matrix, exports and saved corrections follow it. The dialog only observes the session
 and calls ``set_truth``; nothing here scores or decodes files (the field picture is the
-display copy the scoring process sent).
+display copy the scoring process sent; the overlay is made there too, session_explain).
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLa
 from malaria_gui.engine.field_labels import NOT_A_CELL
 from malaria_gui.engine.labels import PARASITIZED, UNINFECTED
 from malaria_gui.engine.review_queue import UNCERTAIN_BAND, review_order
+from malaria_gui.gui.scoring_process import Explained
 from malaria_gui.gui.session import Session
 
 VIEW_SIDE = 320  # px: the cell and its neighbourhood are each shown this large
+WHY_LEGEND = ("Where the model looked (W): red-yellow = hiding that part of the cell lowers P(Parasitized); "
+              "the brighter, the more.")
+WHY_OFF = "W (Why?) lays over the cell where the model looked."
 
 
 class ReviewQueue(QDialog):
@@ -56,21 +61,35 @@ class ReviewQueue(QDialog):
                                 ("&Reject (R)", "R", lambda: self.decide(UNINFECTED)),
                                 ("&Not a red cell (N)", "N", lambda: self.decide(NOT_A_CELL)),
                                 ("&Skip (S)", "S", self.skip),
-                                ("&Back (Backspace)", "Backspace", self.back)):
+                                ("&Back (Backspace)", "Backspace", self.back),
+                                ("&Why? (W)", "W", self.toggle_why)):
             button = QPushButton(text)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys, not a focused button, decide
             button.clicked.connect(slot)
             buttons.addWidget(button)
             self.buttons[key] = button
+        self.buttons["W"].setCheckable(True)
+        self.buttons["W"].setToolTip("Lay over the cell where the model looked, computed by the model itself "
+                                     "(occlusion: each patch hidden in turn); stays on for the next cells")
+        self.why_on = False
+        self.why_note = QLabel(WHY_OFF)
+        self.why_note.setObjectName("reviewWhy")
+        self.why_note.setWordWrap(True)
+        self.why_note.setTextFormat(Qt.TextFormat.PlainText)
+        # Room for the legend's two lines from the start: turning W on moves nothing.
+        self.why_note.setMinimumHeight(2 * self.why_note.fontMetrics().lineSpacing() + 4)
+        self.why_note.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        session.explanation_ready.connect(self._on_explained)
         self._keys = {Qt.Key.Key_C: lambda: self.decide(PARASITIZED), Qt.Key.Key_R: lambda: self.decide(UNINFECTED),
                       Qt.Key.Key_N: lambda: self.decide(NOT_A_CELL), Qt.Key.Key_S: self.skip, Qt.Key.Key_Space: self.skip,
-                      Qt.Key.Key_Backspace: self.back}
+                      Qt.Key.Key_Backspace: self.back, Qt.Key.Key_W: self.toggle_why}
         views = QHBoxLayout()
         views.addWidget(self.cell_view)
         views.addWidget(self.context_view)
         layout = QVBoxLayout(self)
         layout.addWidget(self.progress)
         layout.addLayout(views)
+        layout.addWidget(self.why_note)
         layout.addWidget(self.caption)
         layout.addLayout(buttons)
         self._show()
@@ -129,6 +148,25 @@ class ReviewQueue(QDialog):
             self._session.undo_stack.undo()
         self._show()
 
+    def toggle_why(self) -> None:
+        """Show (or hide) where the model looked, on this cell and the next ones."""
+        self.why_on = not self.why_on
+        self.buttons["W"].setChecked(self.why_on)
+        row = self.current_row()
+        if not self.why_on:
+            self.why_note.setText(WHY_OFF)
+            if row >= 0:
+                self._show_cell(row)
+        elif row < 0:
+            self.why_note.setText("Where the model looked (W): the queue is done.")
+        else:
+            self._show_why(row, retry=True)
+
+    def _on_explained(self, key: str) -> None:
+        row = self.current_row()
+        if self.why_on and row >= 0 and self._session.results.key(row) == key:
+            self._show_why(row)
+
     # ---- drawing
 
     def _show(self) -> None:
@@ -141,6 +179,8 @@ class ReviewQueue(QDialog):
             self.buttons[key].setEnabled(row >= 0)
         self.buttons["N"].setEnabled(row >= 0 and bool(self._session.results.cell(row)))
         if row < 0:
+            if self.why_on:
+                self.why_note.setText("Where the model looked (W): the queue is done.")
             self.cell_view.setPixmap(QPixmap())
             self.context_view.setPixmap(QPixmap())
             self.cell_view.setText("Queue done")
@@ -150,10 +190,10 @@ class ReviewQueue(QDialog):
             self.current_changed.emit(-1)
             return
         results = self._session.results
-        thumb = results.thumbnail(row)
-        self.cell_view.setText("" if thumb is not None else "no picture")
-        self.cell_view.setPixmap(thumb.scaled(VIEW_SIDE, VIEW_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
-                                              Qt.TransformationMode.SmoothTransformation) if thumb else QPixmap())
+        if self.why_on:
+            self._show_why(row)
+        else:
+            self._show_cell(row)
         context = self._context(row)
         self.context_view.setPixmap(context if context is not None else QPixmap())
         self.context_view.setText("" if context is not None else "a single-cell file")
@@ -164,6 +204,33 @@ class ReviewQueue(QDialog):
         self.caption.setText(f"{where}   P(Parasitized) {p:.3f}" + (f"   reviewer: {truth}" if results.is_corrected(row)
                                                                      else ""))
         self.current_changed.emit(row)
+
+    def _show_cell(self, row: int) -> None:
+        thumb = self._session.results.thumbnail(row)
+        self.cell_view.setText("" if thumb is not None else "no picture")
+        self.cell_view.setPixmap(thumb.scaled(VIEW_SIDE, VIEW_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
+                                              Qt.TransformationMode.SmoothTransformation) if thumb else QPixmap())
+
+    def _show_why(self, row: int, retry: bool = False) -> None:
+        """The cell with where the model looked over it once the scoring process has made it
+        (the thumbnail and "computing..." until then); the next cell's is asked for after it."""
+        following = self.queue[self.position + 1:self.position + 2]
+        answer = self._session.explain(row, prefetch=following, retry=retry)
+        if isinstance(answer, Explained):
+            picture = QPixmap()
+            picture.loadFromData(answer.jpeg, "JPG")
+            # Stretched square as the thumbnail is (the network saw the cell so, too).
+            self.cell_view.setText("")
+            self.cell_view.setPixmap(picture.scaled(VIEW_SIDE, VIEW_SIDE, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                                    Qt.TransformationMode.SmoothTransformation))
+            self.why_note.setText(f"{WHY_LEGEND} Hiding the reddest part lowers it from {answer.p_parasitized:.2f} "
+                                  f"by {answer.largest_drop:.2f}.")
+            return
+        self._show_cell(row)
+        if answer is None:
+            self.why_note.setText("Where the model looked (W): computing...")
+        else:
+            self.why_note.setText(f"Where the model looked (W): cannot be shown: {answer.message}")
 
     def _context(self, row: int) -> QPixmap | None:
         """The field around the cell (three boxes across), the cell framed in yellow."""

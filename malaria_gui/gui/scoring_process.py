@@ -13,7 +13,8 @@ answers with :class:`ModelLoading`, :class:`ModelReady`, :class:`ModelFailed`,
 :class:`Scanning`, :class:`FolderAdded`, :class:`BatchStarted`, :class:`ChunkReady`,
 :class:`FieldImage`, :class:`BatchFinished`, and :class:`JobDone` after every job. A case
 reopened from the store sends :class:`MakeThumbnails`, answered by :class:`FieldImage` and
-:class:`ThumbnailsReady` chunks.
+:class:`ThumbnailsReady` chunks. :class:`Explain` (where the model looked, for one row) is answered by :class:`Explained` or
+:class:`ExplainFailed`.
 
 Whole smear fields: in a score job each image larger than a cell (by its header) is kept
 aside from the stream of cells and, once the cells are scored, goes through
@@ -146,6 +147,16 @@ class MakeThumbnails:
 
 
 @dataclass(frozen=True, slots=True)
+class Explain:
+    """Where the model looked for one row (engine/explain.py): one batch of ~200 occluded
+    copies of the cell, tens of ms; answered by :class:`Explained` or :class:`ExplainFailed`."""
+
+    key: str  # the row's key in the window (comes back with the answer)
+    path: str
+    box: tuple[int, int, int, int] | None = None  # a field cell's box; None: a file of its own
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     pass
 
@@ -246,6 +257,23 @@ class AdaptFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class Explained:
+    """The cell as the model scored it, with where it looked laid over it (JPEG, long side
+    engine.explain.EXPLAIN_SIDE, the crop's own aspect ratio) and its P(Parasitized)."""
+
+    key: str
+    jpeg: bytes
+    p_parasitized: float
+    largest_drop: float = 0.0  # how much hiding the reddest patch lowers P(Parasitized)
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainFailed:
+    key: str
+    message: str  # for the user, as it stands
+
+
+@dataclass(frozen=True, slots=True)
 class JobDone:
     pass
 
@@ -338,6 +366,60 @@ class Service:
             self.send(AdaptFailed(f"could not save the lab model: {exc.strerror or exc}", False))
             return
         self.send(AdaptDone(format_report(result), str(saved)))
+
+    _explain_field: tuple | None = None  # ((path key, mtime, size), red cells) of the last field explained
+
+    def explain(self, job: Explain) -> None:
+        """Where the model looked for one row: a file's pixels prepared as scoring prepares
+        them, or a field cell's masked crop found again in its field (the last field's objects
+        are kept, so going through one field's cells segments it once)."""
+        import cv2
+
+        from malaria_gui.engine.decoding import ImageError, decode
+        from malaria_gui.engine.explain import explain_crop, field_cell_crop
+
+        if self.classifier is None:
+            self.send(ExplainFailed(job.key, "no model is loaded"))
+            return
+        try:
+            if job.box is None:
+                crop = decode(job.path)
+            else:
+                crop = field_cell_crop(self._field_cells(job.path), job.box)
+            shown, p, drop = explain_crop(self.classifier.predict, crop, self.classifier.input_size)
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(shown, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+            if not ok:
+                raise ImageError("the picture could not be encoded")
+        except ImageError as exc:
+            self.send(ExplainFailed(job.key, str(exc)))
+            return
+        except MemoryError:
+            self.send(ExplainFailed(job.key, "not enough memory to explain this cell"))
+            return
+        except Exception as exc:  # one odd cell costs its explanation, never the process
+            self.send(ExplainFailed(job.key, f"unexpected error: {type(exc).__name__}: {exc}"))
+            return
+        self.send(Explained(job.key, buf.tobytes(), float(p), drop))
+
+    def _field_cells(self, path: str) -> list:
+        """The red cells of a field, found as scoring found them (engine.fields.find_objects);
+        the last field's are kept while the file is unchanged."""
+        from malaria_gui.engine.decoding import ImageError, decode
+        from malaria_gui.engine.fields import find_objects
+
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            raise ImageError("file not found") from None
+        except OSError as exc:
+            raise ImageError(f"cannot read the file: {exc.strerror or exc}") from None
+        stamp = (path_key(path), stat.st_mtime_ns, stat.st_size)
+        kept = self._explain_field
+        if kept is not None and kept[0] == stamp:
+            return kept[1]
+        cells = find_objects(decode(path)).cells
+        self._explain_field = (stamp, cells)
+        return cells
 
     def _scan(self, generation: int, paths: list[str]) -> list:
         from malaria_gui.engine.discovery import iter_images
@@ -715,6 +797,8 @@ def serve(conn, cancel) -> None:
                 service.adapt(job)
             elif isinstance(job, MakeThumbnails):
                 make_thumbnails(job, send, cancel)
+            elif isinstance(job, Explain):
+                service.explain(job)
         except Exception as exc:  # the process must survive anything a job does
             send(ModelFailed(f"unexpected error: {type(exc).__name__}: {exc}"))
         send(JobDone())

@@ -15,7 +15,8 @@ The session is one object made of parts, one module per concern, so that each st
 - ``session_review``: the reviewer's corrections with undo (``corrections.py``), saved as CSV;
 - ``session_adapt``: adaptation to the reviewed rows, rescoring with another model;
 - ``session_case``: the case open in the window (rows and decisions written to the case
-  store as they come, a stored slide shown again without scoring).
+  store as they come, a stored slide shown again without scoring);
+- ``session_explain``: where the model looked for a row (asked of the scoring process, kept).
 
 What is left here: the signals, :meth:`Session.clear` (which touches every part) and export.
 """
@@ -29,6 +30,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from malaria_gui.gui.session_adapt import AdaptPart
 from malaria_gui.gui.session_case import CasePart
+from malaria_gui.gui.session_explain import ExplainPart
 from malaria_gui.gui.session_model import ModelPart
 from malaria_gui.gui.session_results import ResultsPart
 from malaria_gui.gui.session_review import ReviewPart
@@ -47,8 +49,10 @@ class JobSink(Protocol):
 
     def reset(self, generation: int) -> None: ...
 
+    # Optional: ``explain(key, path, box)`` (where the model looked; session_explain).
 
-class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, CasePart):
+
+class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, CasePart, ExplainPart):
     """The rows, threshold, run state, model and metrics of one window (its parts: the mixins)."""
 
     rows_added = Signal(int)  # how many rows a chunk just added
@@ -78,6 +82,7 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, C
     adapt_failed = Signal(str, bool)  # message for the user, cancelled
     case_changed = Signal()  # a case was started, opened or closed (Session.case)
     thumbnails_done = Signal(int)  # a reopened case's thumbnails are all in; how many files are missing
+    explanation_ready = Signal(str)  # a row key: where the model looked is in explanation(row)
 
     def __init__(self, jobs: JobSink | None = None, settings: Settings | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -88,6 +93,7 @@ class Session(QObject, RunPart, ModelPart, ResultsPart, ReviewPart, AdaptPart, C
         self._init_results()
         self._init_review()
         self._init_case()
+        self._init_explain()
         self._counts_timer = self._coalescing_timer(150, self._emit_counts)
         self._metrics_timer = self._coalescing_timer(120, self.refresh_metrics)
         self._resort_timer = self._coalescing_timer(600, self._resort)

@@ -56,6 +56,7 @@ class RunPart:
         worker.adapt_done.connect(self.adapt_done)
         worker.adapt_failed.connect(self.adapt_failed)
         worker.thumbnails_ready.connect(self.on_thumbnails)
+        worker.explained.connect(self.on_explained)
 
     def add_paths(self, paths: list[str]) -> None:
         """Queue files and folders for scanning and scoring (never scanned on this thread)."""

@@ -29,6 +29,7 @@ from malaria_gui.gui.scoring_process import (
     Adapt, AdaptDone, AdaptFailed, AdaptProgress, CheckOOD, OODChecked,
 )
 from malaria_gui.gui.scoring_process import MakeThumbnails, ThumbnailsReady
+from malaria_gui.gui.scoring_process import Explain, Explained, ExplainFailed
 from malaria_gui.gui.scoring_process import (
     BATCH_SIZE, FIELD_AUTO, BatchFinished, BatchStarted, ChunkReady, FieldImage, FolderAdded, JobDone, LoadModel,
     ModelFailed, ModelLoading, ModelReady, Reset, Scanning, Score, Stop, adopt_prestarted, serve,
@@ -68,6 +69,7 @@ class ScoringWorker(QThread):
     adapt_done = Signal(str, str)  # the before/after report, the saved lab model's path
     adapt_failed = Signal(str, bool)  # message, cancelled
     thumbnails_ready = Signal(int, object)  # generation, scoring_process.ThumbnailsReady (a reopened case)
+    explained = Signal(object)  # scoring_process.Explained or ExplainFailed (where the model looked)
 
     batch_size = BATCH_SIZE
     pause_s = 0.0  # a pause after each batch (tests use it to act in the middle of a run)
@@ -107,6 +109,9 @@ class ScoringWorker(QThread):
     def make_thumbnails(self, job: MakeThumbnails) -> None:
         """Queue the thumbnails of a reopened case (void once the session is cleared)."""
         self._jobs.put(job)
+    def explain(self, key: str, path: str, box: tuple[int, int, int, int] | None = None) -> None:
+        """Queue an explanation of one row (answered by ``explained`` with ``key``)."""
+        self._jobs.put(Explain(key, path, None if box is None else tuple(int(v) for v in box)))
 
     def cancel(self) -> None:
         """Stop the running job at the next batch and drop the queued score jobs."""
@@ -142,7 +147,7 @@ class ScoringWorker(QThread):
                 break
             if isinstance(job, _ScoreRequest):
                 self._last_ticket = max(self._last_ticket, job.ticket)
-            elif keep_loads and isinstance(job, (LoadModel, Reset)):
+            elif keep_loads and isinstance(job, (LoadModel, Reset, Explain)):  # an explanation is one batch: kept
                 kept.append(job)
             elif isinstance(job, Adapt):  # cancelled before it began: whoever waits must hear so
                 self.adapt_failed.emit("adaptation cancelled; nothing was saved", True)
@@ -192,6 +197,9 @@ class ScoringWorker(QThread):
                 elif isinstance(job, MakeThumbnails):
                     if job.generation == self._generation:
                         self._run_job(job)
+                elif isinstance(job, Explain):
+                    if not self._run_job(job):
+                        self.explained.emit(ExplainFailed(job.key, "the scoring process stopped; try again"))
                 elif isinstance(job, _ScoreRequest):
                     if job.generation == self._generation and job.epoch == self._epoch:
                         message = Score(job.generation, job.paths, self.batch_size, self.pause_s, job.field_mode)
@@ -205,7 +213,7 @@ class ScoringWorker(QThread):
         finally:
             self._end_process()
 
-    def _run_job(self, message: LoadModel | Reset | Score | Adapt | CheckOOD | MakeThumbnails) -> bool:
+    def _run_job(self, message: LoadModel | Reset | Score | Adapt | CheckOOD | MakeThumbnails | Explain) -> bool:
         """Send one job and relay its answers until it is done; False if the process died."""
         if self._stop_requested is not None:
             return True
@@ -259,6 +267,8 @@ class ScoringWorker(QThread):
                 self.adapt_failed.emit(message, cancelled)
             case ThumbnailsReady():
                 self.thumbnails_ready.emit(answer.generation, answer)
+            case Explained() | ExplainFailed():
+                self.explained.emit(answer)
 
     def _ensure_process(self) -> None:
         if self._process is not None and self._process.is_alive():
