@@ -40,6 +40,9 @@ class StatusBar(QStatusBar):
         session.cancelling.connect(lambda: self.rate_label.setText("Cancelling..."))
         session.run_finished.connect(self._on_run_finished)
         session.message.connect(self.showMessage)
+        # The last run's figures are about rows that are gone once the session is cleared (Clear,
+        # a case opened): not left beside a reopened slide.
+        session.cleared.connect(self.rate_label.clear)
 
     def _on_model_loading(self, path: str) -> None:
         self.model_label.setText(f"Loading model {Path(path).name}..." if path else "Loading model...")

@@ -216,6 +216,7 @@ def test_clear_empties_the_session(qtbot, window, labelled_folder):
     assert window.session.results.rowCount() == 0
     assert window.results_views.currentWidget() is window.results_views.drop_hint
     assert "No cells" in window.summary.text()
+    assert window.status.rate_label.text() == ""  # no "Done: 12 of 12" about rows that are gone
     score_and_wait(qtbot, window, [labelled_folder])  # the same files can be added again
     assert window.session.results.rowCount() == 12
 
