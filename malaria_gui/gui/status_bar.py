@@ -60,6 +60,8 @@ class StatusBar(QStatusBar):
             self.model_label.setText("Loading model... your files are queued and will be scored once it is ready.")
 
     def _on_progress(self, done: int, total: int, elapsed: float) -> None:
+        if not self._session.busy:  # rows put back from the case store: nothing is being scored
+            return
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
         if elapsed > 0 and done:

@@ -91,6 +91,7 @@ def test_a_reopened_case_gets_its_thumbnails_and_says_which_files_are_missing(qt
         assert window.cases.open_case()
         assert results.rowCount() == 6 and all(results.thumbnail(r) is None for r in range(6))  # shown at once
     assert done.args == [2]
+    assert window.status.rate_label.text() == ""  # a reopened slide was not scored: no rate, no time left
     rows = {(Path(results.path(r)).name, results.cell(r)): r for r in range(6)}
     for name, cell in (("field_01.png", 1), ("field_01.png", 2), ("c1.png", None)):
         assert results.thumbnail(rows[name, cell]) is not None and results.missing(rows[name, cell]) is None
