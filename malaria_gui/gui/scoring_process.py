@@ -604,21 +604,14 @@ def _set_fields_aside(items, mode: str, fields: list):
 
 def field_display_copy(path: str, side: int = FIELD_DISPLAY_SIDE) -> tuple[int, int, bytes] | None:
     """(width, height, JPEG of the field with its long side at most ``side``), or None."""
-    import cv2
-
     from malaria_gui.engine.decoding import decode
 
     try:
         rgb = decode(path)
-        height, width = rgb.shape[:2]
-        scale = min(1.0, side / max(height, width))
-        if scale < 1.0:
-            rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                             interpolation=cv2.INTER_AREA)
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
-        return (width, height, buf.tobytes()) if ok else None
     except Exception:  # the cells are counted anyway; only the picture is missing
         return None
+    jpeg = display_copy(rgb, side)
+    return None if jpeg is None else (rgb.shape[1], rgb.shape[0], jpeg)
 
 
 # ---- a case reopened from the store: its thumbnails, made here -------------------------
@@ -632,8 +625,7 @@ FILE_MISSING = "file missing"
 
 
 def display_copy(rgb: np.ndarray, side: int = FIELD_DISPLAY_SIDE) -> bytes | None:
-    """A field's JPEG with its long side at most ``side`` (as ``field_display_copy`` makes it,
-    from pixels already decoded)."""
+    """A field's JPEG with its long side at most ``side``, from pixels already decoded."""
     import cv2
 
     try:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from cells import synthetic_cell, write_rgb
 
@@ -95,3 +95,13 @@ def slow_scoring(monkeypatch):
 
     monkeypatch.setattr(ScoringWorker, "pause_s", 0.05)
     monkeypatch.setattr(ScoringWorker, "batch_size", 16)
+
+
+@pytest.fixture
+def store_path(tmp_path, monkeypatch) -> Path:
+    """The case store the window opens (the CLI's default, pointed at a temporary file); the
+    "discard this slide's unsaved review?" question is answered Discard."""
+    path = tmp_path / "cases.sqlite"
+    monkeypatch.setenv("MALARIA_GUI_CASES_DB", str(path))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+    return path

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QMessageBox
 
 from cells import synthetic_field, write_rgb
 from malaria_gui.engine.cases import CONFIRMED, NOT_A_CELL, REJECTED, CaseStore
@@ -17,15 +16,6 @@ from malaria_gui.engine.labels import PARASITIZED
 from malaria_gui.gui.case_flow import ADD, CANCEL
 from malaria_gui.gui.settings import Settings
 from tests.gui.conftest import score_and_wait
-
-
-@pytest.fixture
-def store_path(tmp_path, monkeypatch) -> Path:
-    """The store the window opens: the CLI's default, pointed at a temporary file."""
-    path = tmp_path / "cases.sqlite"
-    monkeypatch.setenv("MALARIA_GUI_CASES_DB", str(path))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
-    return path
 
 
 def test_record_cases_asks_for_the_slide_and_records_what_is_scored(qtbot, make_window, store_path, labelled_folder):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QMessageBox
 
 from cells import synthetic_cell, synthetic_field, write_rgb
 from malaria_gui.engine import decoding
@@ -23,15 +22,6 @@ from malaria_gui.gui.scoring_process import (
 from malaria_gui.gui.results_model import COL_NOTE
 from malaria_gui.gui.settings import Settings
 from tests.gui.conftest import SCORE_TIMEOUT_MS, score_and_wait
-
-
-@pytest.fixture
-def store_path(tmp_path, monkeypatch) -> Path:
-    """The store the window opens (the CLI's default, pointed at a temporary file)."""
-    path = tmp_path / "cases.sqlite"
-    monkeypatch.setenv("MALARIA_GUI_CASES_DB", str(path))
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
-    return path
 
 
 @pytest.fixture
