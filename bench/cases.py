@@ -33,6 +33,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from malaria_gui.engine.cases import CONFIRMED, REJECTED, CaseStore  # noqa: E402
 
 
+def cell_outline(width: int = 40, height: int = 42):
+    """A cell's outline as segmentation finds it (OpenCV's contour of an elliptical mask)."""
+    import cv2
+    import numpy as np
+
+    mask = np.zeros((height, width), np.uint8)
+    cv2.ellipse(mask, (width // 2, height // 2), (width // 2 - 1, height // 2 - 1), 0, 0, 360, 1, -1)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return contours[0].reshape(-1, 2)
+
+
 def best_of(fn, n: int = 5) -> float:
     times = []
     for _ in range(n):
@@ -53,7 +64,9 @@ def main() -> None:
     db = args.db or Path(folder.name) / "cases.sqlite"
     started = time.perf_counter()
     with CaseStore(db) as store:
-        cells = [(i + 1, 7 * i % 1200, 5 * i % 900, 40, 42, (i % 97) / 97) for i in range(args.cells)]
+        ring = cell_outline()
+        cells = [(i + 1, 7 * i % 1200, 5 * i % 900, 40, 42, (i % 97) / 97, ring + [7 * i % 1200, 5 * i % 900])
+                 for i in range(args.cells)]
         for s in range(args.slides):
             slide = store.open_slide(f"2026-{s:05d}", f"patient {s % 311}")
             fields = 100 if s == 0 else args.fields  # slide 0: the 100-field slide of the target
@@ -65,7 +78,10 @@ def main() -> None:
                         [(cid, slide, CONFIRMED if k % 20 == 0 else REJECTED) for k, cid in enumerate(ids) if k % 10 == 0])
         filled = time.perf_counter() - started
         total = store._db.execute("SELECT COUNT(*) FROM cells").fetchone()[0]
-        print(f"store: {args.slides} slides, {total:,} cells, {db.stat().st_size / 2**20:.0f} MiB, filled in {filled:.1f} s")
+        outline_bytes = store._db.execute("SELECT SUM(LENGTH(outline)) FROM cells").fetchone()[0] or 0
+        print(f"store: {args.slides} slides, {total:,} cells, {db.stat().st_size / 2**20:.0f} MiB, filled in {filled:.1f} s; "
+              f"outlines {outline_bytes / total:.0f} bytes/cell ({len(ring)} points as found), "
+              f"{outline_bytes / 2**20:.0f} MiB of it")
         t_list = best_of(lambda: store.list_slides())
         t_search = best_of(lambda: store.list_slides("patient 17"))
         t_open = best_of(lambda: store.load_slide(f"2026-{args.slides // 2:05d}"))
@@ -124,8 +140,8 @@ def window_figures(db: Path, scratch: Path) -> None:
         rng = np.random.default_rng(0)
         field_ms = []
         for f in range(20):
-            chunk = [Row(f"/bench/field_{f:03d}.jpg", float(p), None, None, None, cell=i + 1, box=(i, i, 40, 42))
-                     for i, p in enumerate(rng.random(150))]
+            chunk = [Row(f"/bench/field_{f:03d}.jpg", float(p), None, None, None, cell=i + 1, box=(i, i, 40, 42),
+                         contour=cell_outline() + [i, i]) for i, p in enumerate(rng.random(150))]
             t = time.perf_counter()
             session.on_chunk(session.generation, chunk)
             field_ms.append(1000 * (time.perf_counter() - t))
@@ -178,11 +194,13 @@ def thumbnail_figures(session, scratch: Path) -> None:
     yy, xx = np.mgrid[0:900, 0:1200]
     base = np.dstack([200 + 30 * np.sin(xx / 17.0), 170 + 30 * np.cos(yy / 13.0), 190 + 0 * xx]).astype(np.uint8)
     pictures = []
+    ring = cell_outline()
     for f in range(10):
         path = scratch / "fields" / f"field_{f:02d}.jpg"
         path.parent.mkdir(exist_ok=True)
         cv2.imwrite(str(path), np.roll(base, 37 * f, axis=1))
-        pictures.append(StoredPicture(str(path), tuple((i + 1, 7 * i % 1160, 5 * i % 858, 40, 42) for i in range(150))))
+        pictures.append(StoredPicture(str(path), tuple((i + 1, 7 * i % 1160, 5 * i % 858, 40, 42,
+                                                         ring + [7 * i % 1160, 5 * i % 858]) for i in range(150))))
     sent = []
     t = time.perf_counter()
     make_thumbnails(MakeThumbnails(0, tuple(pictures)), sent.append, threading.Event())

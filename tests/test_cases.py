@@ -149,7 +149,7 @@ def test_a_version_1_store_gains_the_folder_truth_of_cell_files(tmp_path):
     db = tmp_path / "c.sqlite"
     _version_1_store(db)
     with CaseStore(db) as store:
-        assert store.schema_version == cases.SCHEMA_VERSION == 2
+        assert store.schema_version == cases.SCHEMA_VERSION == 3
         old = store.load_slide("OLD")
         assert [(im.path, im.cells, im.white_cells, im.truth) for im in old.images] == [
             ("a.jpg", 3, 2, None), ("/set/Parasitized/c.png", 1, 0, None)]  # unknown before: not guessed
@@ -160,6 +160,54 @@ def test_a_version_1_store_gains_the_folder_truth_of_cell_files(tmp_path):
     with CaseStore(db) as store:
         image = store.load_slide("NEW").images[0]
     assert (image.truth, image.truth_folder) == ("Uninfected", "Uninfected")
+
+
+def _ring(cx: int, cy: int, r: int):
+    """A round cell's outline as segmentation finds it (OpenCV's contour of a disc)."""
+    import cv2
+    import numpy as np
+
+    mask = np.zeros((cy + r + 4, cx + r + 4), np.uint8)
+    cv2.circle(mask, (cx, cy), r, 1, -1)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return contours[0].reshape(-1, 2)
+
+
+def _distance_to_polygon(points, polygon):
+    """Each point's distance to the closed polygon's edges (pixels)."""
+    import numpy as np
+
+    a, b = polygon.astype(float), np.roll(polygon, -1, axis=0).astype(float)
+    p = np.asarray(points, float)[:, None, :]
+    t = np.clip(((p - a) * (b - a)).sum(-1) / np.maximum(((b - a) ** 2).sum(-1), 1e-9), 0, 1)
+    return np.linalg.norm(p - (a + t[..., None] * (b - a)), axis=-1).min(axis=1)
+
+
+def test_a_field_cells_outline_reads_back_within_a_pixel(tmp_path):
+    """The outline is stored simplified (fewer bytes) but draws the same cell: every point found
+    lies within a pixel of the stored outline, and a cell stored without one reads back None."""
+    outline = _ring(300, 200, 24)
+    with CaseStore(tmp_path / "c.sqlite") as store:
+        slide = store.open_slide("O-1")
+        store.add_image(slide, "/f/a.jpg", [(1, 276, 176, 49, 49, 0.9, outline), (2, 10, 10, 30, 30, 0.1)])
+        stored = store.load_slide("O-1").cells
+    assert stored[1].outline is None
+    back = stored[0].outline
+    assert back.dtype.kind == "i" and 4 <= len(back) < len(outline)
+    assert _distance_to_polygon(outline, back).max() <= 1.0
+    assert (back >= (276, 176)).all() and (back <= (276 + 49, 176 + 49)).all()
+
+
+def test_a_version_2_store_gains_outlines_and_keeps_its_cells_without(tmp_path):
+    db = tmp_path / "c.sqlite"
+    _version_1_store(db)
+    with CaseStore(db, migrations=cases.MIGRATIONS[:2]) as store:
+        assert store.schema_version == 2
+    with CaseStore(db) as store:
+        assert store.schema_version == 3
+        assert [c.outline for c in store.load_slide("OLD").cells] == [None] * 4
+        store.add_image(store.open_slide("V3"), "b.jpg", [(1, 276, 176, 49, 49, 0.9, _ring(300, 200, 24))])
+        assert store.load_slide("V3").cells[0].outline is not None
 
 
 def test_a_failed_migration_changes_nothing(tmp_path):
@@ -230,6 +278,7 @@ def test_a_field_result_is_recorded_with_its_cells_or_its_error(tmp_path):
     from malaria_gui.engine.fields import CellScore, FieldResult
 
     good = FieldResult(Path("/s/f1.jpg"), "s", [CellScore(i + 1, i, 2 * i, 30, 31, 0.1 * i) for i in range(6)])
+    good.cells[0].contour = _ring(15, 15, 14)  # kept (score_fields(keep_contours=True)) for the first only
     bad = FieldResult(Path("/s/f2.jpg"), "s", error="not a smear field: blank")
     with CaseStore(tmp_path / "c.sqlite") as store:
         slide = store.open_slide("F")
@@ -238,6 +287,7 @@ def test_a_field_result_is_recorded_with_its_cells_or_its_error(tmp_path):
         case = store.load_slide("F")
     assert [(c.number, c.y, c.height) for c in case.cells][:2] == [(1, 0, 31), (2, 2, 31)]
     assert case.images[0].threshold == 0.45 and case.images[1].error == "not a smear field: blank"
+    assert case.cells[0].outline is not None and all(c.outline is None for c in case.cells[1:])
     assert slide_figures(case.cells, 0.45).called == 1  # P 0.5 only
 
 

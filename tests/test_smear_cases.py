@@ -72,6 +72,12 @@ def test_a_run_recorded_as_a_case_reopens_without_scoring(slide, tmp_path, tiny_
     assert [(c.image, c.number) for c in case.cells] == [(i, n) for i, n, _ in scored]
     assert np.allclose([c.p_parasitized for c in case.cells], [p for *_, p in scored], atol=1e-6)
     assert case.reference == "ward 2" and sum(im.error is not None for im in case.images) == 1
+    # Each cell keeps its outline: inside its box, and it fills most of it (a cell, not a line).
+    for c in case.cells:
+        assert c.outline is not None and len(c.outline) >= 4
+        assert (c.outline >= (c.x, c.y)).all() and (c.outline <= (c.x + c.width, c.y + c.height)).all()
+        import cv2
+        assert cv2.contourArea(c.outline.reshape(-1, 1, 2)) > 0.5 * c.width * c.height
     # The same id again is refused unless --append, so two runs never mix by accident.
     assert main(args + ["--case", "S-77"]) == 2
     assert "already in the case store" in capsys.readouterr().err

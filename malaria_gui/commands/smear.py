@@ -131,7 +131,8 @@ def _count(paths: list[Path], classifier, threshold: float, args: argparse.Names
     cancel = threading.Event()
     bar = tqdm(total=len(paths), unit="field", file=sys.stderr, disable=True if args.quiet else None, leave=False)
     try:
-        for field in score_fields(paths, classifier, keep_crops=args.crops is not None, cancel=cancel):
+        for field in score_fields(paths, classifier, keep_crops=args.crops is not None,
+                                  keep_contours=store is not None, cancel=cancel):
             image = safe(str(field.path))
             for c in field.cells:
                 cell_rows.writerow([image, c.index, c.x, c.y, c.width, c.height, c.prediction(threshold),

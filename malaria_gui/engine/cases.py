@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 CASES_DB_ENV = "MALARIA_GUI_CASES_DB"
 
 # Review decisions a person can take on a cell; CLEARED takes the last one back (undo).
@@ -81,6 +83,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE images ADD COLUMN truth TEXT;
     ALTER TABLE images ADD COLUMN truth_folder TEXT;
     """,
+    # 3: a field cell keeps its outline (encode_outline), so a reopened field draws each cell
+    # as it was found and its thumbnail is the crop the model saw, not the box around it.
+    """
+    ALTER TABLE cells ADD COLUMN outline BLOB;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -103,6 +110,40 @@ def default_store_path() -> Path:
     return base / "malaria-gui" / "cases.sqlite"
 
 
+OUTLINE_TOLERANCE_PX = 0.7  # simplification of a stored outline: under a pixel, about half the points
+
+
+def encode_outline(contour: np.ndarray | None, x: int, y: int) -> bytes | None:
+    """A cell's outline ((N, 2) x, y points in the field's pixels) as stored: simplified to
+    :data:`OUTLINE_TOLERANCE_PX`, relative to its box's corner (``x``, ``y``), little-endian
+    uint16 pairs: ~80 bytes for a typical cell, against ~150 for the points as found."""
+    if contour is None or len(contour) < 3:
+        return None
+    import cv2
+
+    points = np.asarray(contour, np.int32).reshape(-1, 1, 2)
+    simple = cv2.approxPolyDP(points, OUTLINE_TOLERANCE_PX, True).reshape(-1, 2)
+    if len(simple) < 3:
+        simple = points.reshape(-1, 2)
+    local = simple - np.array([x, y], np.int32)
+    if local.min() < 0 or local.max() > 0xFFFF:
+        return None  # not an outline of this box: leave the box to stand for it
+    return local.astype("<u2").tobytes()
+
+
+def decode_outlines(blobs: Sequence[bytes | None], corners: Sequence[tuple[int, int]]) -> list[np.ndarray | None]:
+    """Outlines from :func:`encode_outline`'s bytes (None where none was stored) back in the
+    field's pixels, (N, 2) int32, given each cell's box corner (x, y). All at once, one array
+    and views of it: a 15,000-cell slide's in ~10 ms rather than ~70 ms one by one."""
+    sizes = np.array([len(b) // 4 if b else 0 for b in blobs], np.int64)
+    if not sizes.any():
+        return [None] * len(blobs)
+    points = np.frombuffer(b"".join(b for b in blobs if b), "<u2").reshape(-1, 2).astype(np.int32)
+    points += np.repeat(np.asarray(corners, np.int32).reshape(-1, 2), sizes, axis=0)
+    pieces = np.split(points, np.cumsum(sizes)[:-1])
+    return [piece if n else None for piece, n in zip(pieces, sizes)]
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -122,6 +163,7 @@ class StoredCell:
     truth: str = ""
     reviewer: str = ""
     decided: str = ""
+    outline: np.ndarray | None = None  # a field cell's outline in the field's pixels (schema 3)
 
 
 @dataclass(slots=True)
@@ -140,7 +182,8 @@ class StoredImage:
 
 @dataclass(slots=True)
 class ImageRecord:
-    """One scored image to store: its cells as ``(number, x, y, width, height, p)``."""
+    """One scored image to store: its cells as ``(number, x, y, width, height, p)``, a field's
+    optionally with its outline as a seventh item ((N, 2) points in the field's pixels)."""
 
     path: str
     cells: list[tuple[int, int, int, int, int, float]]
@@ -279,8 +322,11 @@ class CaseStore:
                      im.truth, im.truth_folder))
                 image = cur.lastrowid
                 self._db.executemany(
-                    "INSERT INTO cells (image, number, x, y, width, height, p_parasitized) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(image, int(n), int(x), int(y), int(w), int(h), float(p)) for n, x, y, w, h, p in im.cells])
+                    "INSERT INTO cells (image, number, x, y, width, height, p_parasitized, outline) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(image, int(n), int(x), int(y), int(w), int(h), float(p),
+                      encode_outline(outline[0] if outline else None, int(x), int(y)))
+                     for n, x, y, w, h, p, *outline in im.cells])
                 out.append([r[0] for r in self._db.execute("SELECT id FROM cells WHERE image = ? ORDER BY number",
                                                            (image,))])
             self._db.execute("UPDATE slides SET updated = ? WHERE id = ?", (now, slide))
@@ -331,14 +377,16 @@ class CaseStore:
         case.images = [StoredImage(*r) for r in self._db.execute(
             "SELECT path, kind, error, cells, white_cells, model, threshold, scored, truth, truth_folder FROM images "
             "WHERE slide = ? ORDER BY id", (row["id"],))]
-        case.cells = [StoredCell(*r) for r in self._db.execute(
+        rows = self._db.execute(
             """
             SELECT c.id, i.path, c.number, c.x, c.y, c.width, c.height, c.p_parasitized,
-                   COALESCE(d.truth, ''), COALESCE(d.reviewer, ''), COALESCE(d.at, '')
+                   COALESCE(d.truth, ''), COALESCE(d.reviewer, ''), COALESCE(d.at, ''), c.outline
             FROM cells c JOIN images i ON i.id = c.image
             LEFT JOIN decisions d ON d.id = (SELECT MAX(id) FROM decisions WHERE cell = c.id)
             WHERE i.slide = ? ORDER BY i.id, c.number
-            """, (row["id"],))]
+            """, (row["id"],)).fetchall()
+        outlines = decode_outlines([r[-1] for r in rows], [(r[3], r[4]) for r in rows])
+        case.cells = [StoredCell(*r[:-1], outline=o) for r, o in zip(rows, outlines)]
         return case
 
     def decision_history(self, slide_id: str) -> list[tuple[str, int, str, str, str]]:
@@ -441,7 +489,9 @@ def case_csv_text(case: SlideCase) -> str:
 
 def record_field(store: CaseStore, slide: int, result, model: str, threshold: float) -> list[int]:
     """Store one :class:`~malaria_gui.engine.fields.FieldResult` (cells, white cells, or its
-    error) as an image of ``slide``; returns the stored cells' ids in cell order."""
-    cells = [(c.index, c.x, c.y, c.width, c.height, c.p_parasitized) for c in result.cells]
+    error) as an image of ``slide``, with each cell's outline when it was kept
+    (``score_fields(keep_contours=True)``); returns the stored cells' ids in cell order."""
+    cells = [(c.index, c.x, c.y, c.width, c.height, c.p_parasitized, getattr(c, "contour", None))
+             for c in result.cells]
     return store.add_image(slide, str(result.path), cells, kind="field", model=model, threshold=threshold,
                            white_cells=int(getattr(result, "white_cells", 0) or 0), error=result.error)

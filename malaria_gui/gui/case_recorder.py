@@ -80,7 +80,7 @@ class CaseRecorder:
             counted = sorted((r for r in cell_rows if r.cell and r.p_parasitized is not None and r.box is not None),
                              key=lambda r: r.cell)
             error = None if counted else next((r.error for r in cell_rows if r.error), "not counted")
-            records.append(ImageRecord(path, [(r.cell, *r.box, float(r.p_parasitized)) for r in counted], "field",
+            records.append(ImageRecord(path, [(r.cell, *r.box, float(r.p_parasitized), r.contour) for r in counted], "field",
                                        model, threshold, int((white_cells or {}).get(path, 0)), error=error))
             keys.append([cell_key(path, r.cell) for r in counted])
         if not records:
@@ -104,8 +104,8 @@ class CaseRecorder:
 
 
 def rows_from_case(case: SlideCase) -> tuple[list[Row], dict[str, str], dict[str, int]]:
-    """What a stored slide shows again, without scoring: its rows (field cells with box and P,
-    cell files with their folder's true label; no thumbnails: the scoring process makes them
+    """What a stored slide shows again, without scoring: its rows (field cells with box, P and
+    outline, cell files with their folder's true label; no thumbnails: the scoring process makes them
     afterwards, :func:`thumbnail_job`), the current decisions by key, and the stored cells'
     ids by key."""
     kinds = {im.path: im for im in case.images}
@@ -120,7 +120,8 @@ def rows_from_case(case: SlideCase) -> tuple[list[Row], dict[str, str], dict[str
         cell = c.number if is_field else None
         box = (c.x, c.y, c.width, c.height) if is_field else None
         truth, folder = (None, None) if is_field else (image.truth, image.truth_folder)
-        rows.append(Row(c.image, c.p_parasitized, None, truth, None, truth_folder=folder, cell=cell, box=box))
+        rows.append(Row(c.image, c.p_parasitized, None, truth, None, truth_folder=folder, cell=cell, box=box,
+                        contour=c.outline if is_field else None))
         key = cell_key(c.image, cell)
         ids[key] = c.id
         if c.truth:
@@ -135,11 +136,11 @@ def rows_from_case(case: SlideCase) -> tuple[list[Row], dict[str, str], dict[str
 
 def thumbnail_job(case: SlideCase, generation: int) -> MakeThumbnails:
     """What the scoring process needs to make a stored slide's thumbnails: each image with its
-    cells' boxes (a field) or none (a file of one cell). Images stored with no cell (a field
-    not counted, a file that could not be read) have no picture to make."""
-    boxes: dict[str, list[tuple[int, int, int, int, int]]] = {}
+    cells' boxes and outlines (a field) or none (a file of one cell). Images stored with no
+    cell (a field not counted, a file that could not be read) have no picture to make."""
+    boxes: dict[str, list[tuple]] = {}
     for c in case.cells:
-        boxes.setdefault(c.image, []).append((c.number, c.x, c.y, c.width, c.height))
+        boxes.setdefault(c.image, []).append((c.number, c.x, c.y, c.width, c.height, c.outline))
     return MakeThumbnails(generation, tuple(
         StoredPicture(im.path, tuple(boxes[im.path]) if im.kind == "field" else None, im.white_cells)
         for im in case.images if boxes.get(im.path)))

@@ -133,7 +133,9 @@ class StoredPicture:
     """One image of a case reopened from the store, as its thumbnails are asked for."""
 
     path: str
-    cells: tuple[tuple[int, int, int, int, int], ...] | None  # a field's (number, x, y, w, h); None: a cell file
+    # A field's cells as (number, x, y, w, h, outline or None: (N, 2) points in the field's
+    # pixels, stored since schema 3); None: a file of one cell.
+    cells: tuple[tuple[int, int, int, int, int, np.ndarray | None], ...] | None
     white_cells: int = 0  # as stored: sent back with the field's picture
 
 
@@ -618,8 +620,8 @@ def field_display_copy(path: str, side: int = FIELD_DISPLAY_SIDE) -> tuple[int, 
 # The store keeps paths, boxes, P and decisions, never pixels (a thumbnail of every cell of a
 # thousand slides would be tens of GB), so a reopened slide's rows arrive without pictures.
 # These are made afterwards from the files still there, each decoded once for all its cells:
-# a field's cells are box crops (the masked crop would mean segmenting the field again) and
-# its display copy goes with them. A file gone or no longer readable is said so, never blank.
+# a field's cells are cut by their stored outlines (box crops for a store older than schema
+# 3), without segmenting the field again, and its display copy goes with them. A file gone or no longer readable is said so, never blank.
 THUMBNAIL_CHUNK = 256  # thumbnails per answer: a field or two, a few ms for the window to take in
 FILE_MISSING = "file missing"
 
@@ -648,6 +650,17 @@ def box_crop(rgb: np.ndarray, x: int, y: int, width: int, height: int) -> np.nda
     if right <= left or bottom <= top:
         return None
     return rgb[top:bottom, left:right]
+
+
+def masked(crop: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """The crop black outside ``outline`` (points in the crop's pixels): the crop the model saw."""
+    import cv2
+
+    inside = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [outline.reshape(-1, 1, 2).astype(np.int32)], 1)
+    out = crop.copy()
+    out[inside == 0] = 0
+    return out
 
 
 def make_thumbnails(job: MakeThumbnails, send, cancel) -> None:
@@ -687,8 +700,10 @@ def make_thumbnails(job: MakeThumbnails, send, cancel) -> None:
             if jpeg is not None:
                 send(FieldImage(job.generation, path, rgb.shape[1], rgb.shape[0], jpeg,
                                 white_cells=image.white_cells))
-            for number, x, y, width, height in image.cells:
+            for number, x, y, width, height, outline in image.cells:
                 crop = box_crop(rgb, x, y, width, height)
+                if crop is not None and outline is not None:
+                    crop = masked(crop, outline - np.array([max(0, int(x)), max(0, int(y))], np.int32))
                 thumb = make_thumbnail(crop) if crop is not None else None
                 if thumb is not None:
                     thumbs.append((path, number, thumb))

@@ -42,9 +42,10 @@ def test_the_scoring_process_decodes_each_file_once_and_says_which_are_missing(s
     real = decoding.decode
     monkeypatch.setattr(decoding, "decode", lambda p: decoded.append(str(p)) or real(p))
     # 300 cells inside the 640 x 480 field (more than one chunk's worth) and one outside it.
-    boxes = tuple((n, 40 * (n % 15), 30 * (n // 15 % 15), 30, 32) for n in range(1, 301)) + ((301, 700, 10, 30, 30),)
+    boxes = tuple((n, 40 * (n % 15), 30 * (n // 15 % 15), 30, 32, None) for n in range(1, 301)) + (
+        (301, 700, 10, 30, 30, None),)
     job = MakeThumbnails(4, (StoredPicture(str(slide_files["field"]), boxes, 1),
-                             StoredPicture(str(slide_files["field_gone"]), ((1, 0, 0, 30, 30),)),
+                             StoredPicture(str(slide_files["field_gone"]), ((1, 0, 0, 30, 30, None),)),
                              StoredPicture(str(slide_files["cell"]), None),
                              StoredPicture(str(slide_files["cell_gone"]), None),
                              StoredPicture(str(broken), None)))
@@ -139,3 +140,42 @@ def test_a_labelled_folder_shows_the_same_matrix_after_a_reopen(qtbot, make_wind
     assert window.cases.open_case()
     qtbot.waitUntil(lambda: window.matrix.metrics is not None)
     assert window.matrix.metrics == before and session.truth_text() == sources
+
+
+def _pixels(pixmap) -> np.ndarray:
+    from PySide6.QtGui import QImage
+
+    image = pixmap.toImage().convertToFormat(QImage.Format.Format_RGB888)
+    width, height, stride = image.width(), image.height(), image.bytesPerLine()
+    return np.frombuffer(image.constBits(), np.uint8, stride * height).reshape(height, stride)[:, :3 * width].reshape(
+        height, width, 3).astype(int)
+
+
+def test_a_reopened_field_shows_its_cells_as_they_were_found(qtbot, make_window, store_path, slide_files):
+    """Outlines, not boxes: the field view draws each stored outline, and each gallery tile is
+    the crop the model saw (black outside the cell), as before the window was closed."""
+    window = make_window()
+    window.cases.record_action.setChecked(True)
+    window.cases.ask_new_case = lambda why="": ("O-7", "", "Rita")
+    score_and_wait(qtbot, window, [slide_files["field"]])
+    results = window.session.results
+    live = {results.cell(r): (results.contour(r), _pixels(results.thumbnail(r))) for r in range(results.rowCount())}
+    assert len(live) > 5
+
+    window.session.clear()
+    window.cases.ask_open_case = lambda store: "O-7"
+    with qtbot.waitSignal(window.session.thumbnails_done, timeout=SCORE_TIMEOUT_MS):
+        assert window.cases.open_case()
+    assert results.rowCount() == len(live)
+    for r in range(results.rowCount()):
+        contour, tile = live[results.cell(r)]
+        stored = results.contour(r)
+        assert stored is not None and len(stored) >= 4
+        assert np.abs(stored[:, None, :] - contour[None, :, :]).max(axis=2).min(axis=1).max() <= 2  # same outline
+        reopened = _pixels(results.thumbnail(r))
+        assert reopened[:3, :3].mean() < 40 and tile[:3, :3].mean() < 40  # black outside the cell, both times
+        assert np.abs(reopened - tile).mean() < 12  # the same picture (two JPEGs of nearly the same crop)
+    window.results_views.select_source_row(0)
+    qtbot.waitUntil(lambda: window.field_panel.view.path == str(slide_files["field"]))
+    drawn = window.field_panel.view.outlines[results.cell(0)].polygon()
+    assert drawn.count() == len(results.contour(0))  # the stored outline, not the box's rectangle
