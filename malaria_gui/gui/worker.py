@@ -83,6 +83,7 @@ class ScoringWorker(QThread):
         self._generation = 0
         self._last_ticket = 0
         self._epoch = 0  # bumped by cancel(): score jobs queued before it are void
+        self._thumbnails_finished = False  # the running MakeThumbnails sent its last chunk
         early = adopt_prestarted()  # started by the CLI before Qt was imported: already importing Keras
         if early is not None and early[1].is_alive():
             self._context, self._process, self._conn, self._cancel = early
@@ -147,7 +148,9 @@ class ScoringWorker(QThread):
                 break
             if isinstance(job, _ScoreRequest):
                 self._last_ticket = max(self._last_ticket, job.ticket)
-            elif keep_loads and isinstance(job, (LoadModel, Reset, Explain)):  # an explanation is one batch: kept
+            elif keep_loads and isinstance(job, (LoadModel, Reset, Explain, MakeThumbnails)):
+                # An explanation is one batch; a reopened slide's thumbnails are not the run being
+                # cancelled (a reset voids them by their generation): both kept.
                 kept.append(job)
             elif isinstance(job, Adapt):  # cancelled before it began: whoever waits must hear so
                 self.adapt_failed.emit("adaptation cancelled; nothing was saved", True)
@@ -196,7 +199,11 @@ class ScoringWorker(QThread):
                                                False)
                 elif isinstance(job, MakeThumbnails):
                     if job.generation == self._generation:
-                        self._run_job(job)
+                        self._thumbnails_finished = False
+                        alive = self._run_job(job)
+                        if (alive and not self._thumbnails_finished and job.generation == self._generation
+                                and self._stop_requested is None):
+                            self._jobs.put(job)  # stopped by a cancel of the run, not by a reset: again
                 elif isinstance(job, Explain):
                     if not self._run_job(job):
                         self.explained.emit(ExplainFailed(job.key, "the scoring process stopped; try again"))
@@ -266,6 +273,7 @@ class ScoringWorker(QThread):
             case AdaptFailed(message, cancelled):
                 self.adapt_failed.emit(message, cancelled)
             case ThumbnailsReady():
+                self._thumbnails_finished = self._thumbnails_finished or answer.done
                 self.thumbnails_ready.emit(answer.generation, answer)
             case Explained() | ExplainFailed():
                 self.explained.emit(answer)

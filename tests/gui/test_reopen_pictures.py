@@ -179,3 +179,18 @@ def test_a_reopened_field_shows_its_cells_as_they_were_found(qtbot, make_window,
     qtbot.waitUntil(lambda: window.field_panel.view.path == str(slide_files["field"]))
     drawn = window.field_panel.view.outlines[results.cell(0)].polygon()
     assert drawn.count() == len(results.contour(0))  # the stored outline, not the box's rectangle
+
+
+def test_cancelling_a_run_does_not_lose_a_reopened_slides_thumbnails(qtbot, make_window, store_path, slide_files):
+    """Cancel stops the run, not the pictures of the slide being shown: thumbnails queued behind
+    the model's load (or being made) when the run is cancelled still all arrive."""
+    with CaseStore(store_path) as store:
+        store.add_image(store.open_slide("C-3"), slide_files["field"], [(1, 40, 40, 30, 30, 0.9)],
+                        model="tiny 0", threshold=0.5)
+    Settings().set_reviewer_name("Ben")
+    window = make_window(wait_for_model=False)  # the thumbnails queue behind the model's load
+    window.cases.ask_open_case = lambda store: "C-3"
+    with qtbot.waitSignal(window.session.thumbnails_done, timeout=SCORE_TIMEOUT_MS):
+        assert window.cases.open_case()
+        window.session.jobs.cancel()  # what Cancel does to the worker while a run is queued
+    assert window.session.results.thumbnail(0) is not None
