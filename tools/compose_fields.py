@@ -259,7 +259,11 @@ def select_backgrounds(data: Path) -> tuple[list[Background], list[tuple[np.ndar
                     held[ci] += 1
                     kind_of[ci] = int(pts[pi, 2])
         radius = float(np.median([math.sqrt(c.mask.sum() / math.pi) for c in cells]))
-        unmarked = int((held == 0).sum())
+        # Cells cut by the image border are counted (fields.BORDER_AREA) but Chula's points often
+        # leave them out: only whole cells decide whether the points account for the field.
+        h, w = rgb.shape[:2]
+        whole = np.array([c.x > 0 and c.y > 0 and c.x + c.width < w and c.y + c.height < h for c in cells])
+        unmarked = int(((held == 0) & whole).sum())
         if number not in WHITE_CELL_FIELDS and unmarked <= 3 and unmarked <= 0.035 * len(cells):
             chosen.append(Background(number, rgb, pts[:, :2], radius, cells))
             continue  # a background's own cells are never pasted into another field (no cell on both sides of a split)
