@@ -156,6 +156,8 @@ class Explain:
     key: str  # the row's key in the window (comes back with the answer)
     path: str
     box: tuple[int, int, int, int] | None = None  # a field cell's box; None: a file of its own
+    # Sent while another job runs: answered between that job's batches, with no JobDone of its own.
+    inline: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +307,22 @@ class Service:
         self.waiting: list[tuple[int, object]] = []  # (generation, ImageItem) listed while no model was loaded
         self.waiting_field_mode = FIELD_AUTO
         self.unchecked: tuple[int | None, object] = (None, None)  # OODSample of the cells scored since the last CheckOOD
+        self.poll = lambda: None  # the next message sent while a job runs, or None (serve() sets it)
+        self.deferred: list = []  # messages that came in mid-job and wait for it to end
+
+    def answer_waiting(self) -> None:
+        """Between the batches of a long job: answer the explanations asked for meanwhile.
+
+        A reviewer pressing W while a folder scores waited for the whole folder (jobs run one
+        after the other); an explanation is one batch, so it goes in between two. Anything else
+        that comes in waits for the job to end, as it always did."""
+        while (message := self.poll()) is not None:
+            if isinstance(message, Stop):
+                os._exit(0)
+            if isinstance(message, Explain) and message.inline:
+                self.explain(message)
+            else:
+                self.deferred.append(message)
 
     def load(self, path: str | None) -> None:
         from malaria_gui.engine.model import ModelError, load_classifier
@@ -511,6 +529,7 @@ class Service:
                 rows.clear()
                 if cancel.is_set():
                     break
+                self.answer_waiting()
 
         stream(items if field_mode == FIELD_CELLS else _set_fields_aside(items, field_mode, fields))
         if fields and not cancel.is_set():
@@ -573,6 +592,7 @@ class Service:
                 time.sleep(pause_s)
             if self.cancel.is_set():
                 break
+            self.answer_waiting()
         return answered, as_cells
 
 
@@ -663,10 +683,11 @@ def masked(crop: np.ndarray, outline: np.ndarray) -> np.ndarray:
     return out
 
 
-def make_thumbnails(job: MakeThumbnails, send, cancel) -> None:
+def make_thumbnails(job: MakeThumbnails, send, cancel, between=None) -> None:
     """Answer ``job``: for each field its FieldImage, then its cells' thumbnails in chunks of
     about :data:`THUMBNAIL_CHUNK`; the last chunk has ``done``. A cancel (the window was
-    cleared) stops it between files, with no ``done``."""
+    cleared) stops it between files, with no ``done``. ``between`` is called after each file
+    (Service.answer_waiting)."""
     from malaria_gui.engine.decoding import decode
 
     thumbs: list[tuple[str, int | None, bytes]] = []
@@ -708,6 +729,8 @@ def make_thumbnails(job: MakeThumbnails, send, cancel) -> None:
                 if thumb is not None:
                     thumbs.append((path, number, thumb))
         del rgb
+        if between is not None:
+            between()
     flush(done=True)
 
 
@@ -783,9 +806,17 @@ def serve(conn, cancel) -> None:
     if not conn.poll():  # nothing asked yet (a prestarted process): spend the wait importing Keras
         _warm_keras()
     service = Service(send, cancel)
+
+    def poll():
+        try:
+            return conn.recv() if conn.poll() else None
+        except (EOFError, OSError):  # the window is gone
+            os._exit(0)
+
+    service.poll = poll
     while True:
         try:
-            job = conn.recv()
+            job = service.deferred.pop(0) if service.deferred else conn.recv()
         except (EOFError, OSError):  # the window is gone
             return
         if isinstance(job, Stop):
@@ -803,9 +834,11 @@ def serve(conn, cancel) -> None:
             elif isinstance(job, Adapt):
                 service.adapt(job)
             elif isinstance(job, MakeThumbnails):
-                make_thumbnails(job, send, cancel)
+                make_thumbnails(job, send, cancel, service.answer_waiting)
             elif isinstance(job, Explain):
                 service.explain(job)
+                if job.inline:  # asked mid-job, and that job ended first: it has no JobDone
+                    continue
         except Exception as exc:  # the process must survive anything a job does
             send(ModelFailed(f"unexpected error: {type(exc).__name__}: {exc}"))
         send(JobDone())

@@ -20,7 +20,7 @@ import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
@@ -47,6 +47,12 @@ class _ScoreRequest:
     epoch: int
     ticket: int
     field_mode: str = FIELD_AUTO
+
+
+@dataclass(frozen=True, slots=True)
+class _ExplainNext:
+    """Queued with each explanation asked for: run the next one waiting, if a running job's
+    relay has not already sent it."""
 
 
 class ScoringWorker(QThread):
@@ -79,6 +85,8 @@ class ScoringWorker(QThread):
         super().__init__(parent)
         self.setObjectName("ScoringWorker")
         self._jobs: queue.Queue = queue.Queue()
+        self._explains: queue.SimpleQueue = queue.SimpleQueue()  # asked for; taken by a job's relay or by _ExplainNext
+        self._inline: set[str] = set()  # keys of explanations sent mid-job and not yet answered
         self._stop_requested: float | None = None
         self._generation = 0
         self._last_ticket = 0
@@ -111,8 +119,11 @@ class ScoringWorker(QThread):
         """Queue the thumbnails of a reopened case (void once the session is cleared)."""
         self._jobs.put(job)
     def explain(self, key: str, path: str, box: tuple[int, int, int, int] | None = None) -> None:
-        """Queue an explanation of one row (answered by ``explained`` with ``key``)."""
-        self._jobs.put(Explain(key, path, None if box is None else tuple(int(v) for v in box)))
+        """Ask for an explanation of one row (answered by ``explained`` with ``key``): sent at
+        once when the process is busy with a run (it answers between two batches), else run
+        as the next job."""
+        self._explains.put(Explain(key, path, None if box is None else tuple(int(v) for v in box)))
+        self._jobs.put(_ExplainNext())
 
     def cancel(self) -> None:
         """Stop the running job at the next batch and drop the queued score jobs."""
@@ -148,7 +159,7 @@ class ScoringWorker(QThread):
                 break
             if isinstance(job, _ScoreRequest):
                 self._last_ticket = max(self._last_ticket, job.ticket)
-            elif keep_loads and isinstance(job, (LoadModel, Reset, Explain, MakeThumbnails)):
+            elif keep_loads and isinstance(job, (LoadModel, Reset, _ExplainNext, MakeThumbnails)):
                 # An explanation is one batch; a reopened slide's thumbnails are not the run being
                 # cancelled (a reset voids them by their generation): both kept.
                 kept.append(job)
@@ -204,9 +215,13 @@ class ScoringWorker(QThread):
                         if (alive and not self._thumbnails_finished and job.generation == self._generation
                                 and self._stop_requested is None):
                             self._jobs.put(job)  # stopped by a cancel of the run, not by a reset: again
-                elif isinstance(job, Explain):
-                    if not self._run_job(job):
-                        self.explained.emit(ExplainFailed(job.key, "the scoring process stopped; try again"))
+                elif isinstance(job, _ExplainNext):
+                    try:
+                        explain = self._explains.get_nowait()
+                    except queue.Empty:  # sent already, while a run was going
+                        explain = None
+                    if explain is not None and not self._run_job(explain):
+                        self.explained.emit(ExplainFailed(explain.key, "the scoring process stopped; try again"))
                 elif isinstance(job, _ScoreRequest):
                     if job.generation == self._generation and job.epoch == self._epoch:
                         message = Score(job.generation, job.paths, self.batch_size, self.pause_s, job.field_mode)
@@ -231,17 +246,37 @@ class ScoringWorker(QThread):
                 if self._stop_requested is not None and time.monotonic() - self._stop_requested > STOP_GRACE_S:
                     self._end_process(busy=True)  # closing, and it is mid-job (e.g. importing JAX)
                     return True
+                if isinstance(message, (Score, MakeThumbnails)):
+                    self._send_explains()
                 if not self._conn.poll(0.05):
                     if not self._process.is_alive():
                         raise EOFError
                     continue
                 answer = self._conn.recv()
                 if isinstance(answer, JobDone):
-                    return True
+                    if not self._inline:
+                        return True
+                    message = None  # the job is done; what was asked meanwhile is still answered
+                    continue
+                if isinstance(answer, (Explained, ExplainFailed)):
+                    self._inline.discard(answer.key)
+                    if message is None and not self._inline:
+                        self._relay(answer)
+                        return True
                 self._relay(answer)
         except (EOFError, OSError, BrokenPipeError):
             self._on_process_died()
             return False
+
+    def _send_explains(self) -> None:
+        """Send what was asked for during a run at once: the process answers between batches."""
+        while True:
+            try:
+                explain = self._explains.get_nowait()
+            except queue.Empty:
+                return
+            self._inline.add(explain.key)
+            self._conn.send(replace(explain, inline=True))
 
     def _relay(self, answer) -> None:
         """Each answer goes on as the signal of the same name (queued onto the GUI thread)."""
@@ -293,6 +328,9 @@ class ScoringWorker(QThread):
         self._conn = parent_end
 
     def _on_process_died(self) -> None:
+        for key in sorted(self._inline):  # sent mid-job: whoever waits must hear
+            self.explained.emit(ExplainFailed(key, "the scoring process stopped; try again"))
+        self._inline.clear()
         code = None
         if self._process is not None:
             self._process.join(1.0)  # reap it, or its exit code is not known yet

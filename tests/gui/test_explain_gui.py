@@ -19,7 +19,7 @@ from malaria_gui.gui.review_queue import ReviewQueue
 from malaria_gui.gui.scoring_process import ChunkReady, Explain, Explained, ExplainFailed, Row, Score, Service
 from malaria_gui.gui.session import Session
 from malaria_gui.gui.settings import Settings
-from tests.gui.conftest import SCORE_TIMEOUT_MS, score_and_wait
+from tests.gui.conftest import SCORE_TIMEOUT_MS, drop_paths, score_and_wait
 from tests.gui.test_session import RecordingJobs, info
 
 
@@ -233,3 +233,27 @@ def test_the_preview_lays_a_field_cells_overlay_at_the_cells_own_size_and_follow
     preview.why_action.trigger()
     preview.show_row(0)
     assert preview.image.pixmap().toImage() == plain  # off: the cell as it is
+
+
+def test_w_during_a_run_is_answered_between_two_batches_not_after_the_whole_folder(
+        qtbot, window, many_cells, slow_scoring):
+    """A reviewer looking at the first cells while a folder scores: the overlay comes while the
+    run goes on (the scoring process answers between batches), and the run still finishes whole."""
+    finished: list[bool] = []
+    window.session.jobs.batch_finished.connect(lambda generation, cancelled: finished.append(cancelled))
+    with qtbot.waitSignal(window.session.jobs.chunk_ready, timeout=SCORE_TIMEOUT_MS):
+        assert drop_paths(window, [many_cells])
+    total = 600
+    assert window.session.results.rowCount() < total
+    with qtbot.waitSignal(window.session.explanation_ready, timeout=SCORE_TIMEOUT_MS):
+        assert window.session.explain(0) is None  # asked: the answer comes by signal
+    assert isinstance(window.session.explanation(0), Explained)
+    assert not finished, "the explanation waited for the whole run"
+    assert window.session.results.rowCount() < total
+    with qtbot.waitSignal(window.scoring_finished, timeout=SCORE_TIMEOUT_MS * 4):
+        pass
+    assert finished == [False] and window.session.results.rowCount() == total
+    # The worker is idle again and answers the next request as a job of its own.
+    with qtbot.waitSignal(window.session.explanation_ready, timeout=SCORE_TIMEOUT_MS):
+        assert window.session.explain(1) is None
+    assert isinstance(window.session.explanation(1), Explained)
