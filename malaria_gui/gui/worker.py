@@ -239,7 +239,12 @@ class ScoringWorker(QThread):
         """Send one job and relay its answers until it is done; False if the process died."""
         if self._stop_requested is not None:
             return True
-        self._ensure_process()
+        try:
+            self._ensure_process()
+        except (OSError, RuntimeError) as exc:  # no process to score in: say so, do not retry in a loop
+            self.model_failed.emit(f"the scoring process could not start ({exc}); close the other programs "
+                                   "using memory and try again, or restart malaria-gui")
+            return False
         try:
             self._conn.send(message)
             while True:
@@ -321,11 +326,17 @@ class ScoringWorker(QThread):
         # run starts new ones: the process grew ~10-15 MB a run. Two arenas keep it flat; the
         # spawned process reads this at its start (inherited environment).
         os.environ.setdefault("MALLOC_ARENA_MAX", "2")
-        self._process = self._context.Process(target=serve, args=(child_end, self._cancel),
-                                              name="malaria-gui-scoring", daemon=True)
-        self._process.start()
-        child_end.close()
-        self._conn = parent_end
+        process = self._context.Process(target=serve, args=(child_end, self._cancel),
+                                        name="malaria-gui-scoring", daemon=True)
+        try:
+            process.start()
+        except BaseException:
+            # Not started (spawn refused, no memory): nothing half-made is left to end later.
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
+        self._process, self._conn = process, parent_end
 
     def _on_process_died(self) -> None:
         for key in sorted(self._inline):  # sent mid-job: whoever waits must hear

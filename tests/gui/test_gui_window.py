@@ -314,3 +314,20 @@ def test_a_small_window_scrolls_the_side_column_instead_of_overlapping_it(qtbot,
         assert window.side_scroll.viewport().width() >= side.minimumSizeHint().width()
 
     qtbot.waitUntil(laid_out_apart)  # once the layouts have settled
+
+
+def test_a_scoring_process_that_cannot_start_is_said_and_the_window_still_closes(qtbot, make_window, monkeypatch):
+    """No memory or no processes left: the technician reads why nothing can be scored instead of
+    a window that waits for a model for ever (the worker thread used to die on it unheard)."""
+    import multiprocessing.context
+
+    def refuse(self):
+        raise OSError("[Errno 11] Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", refuse)
+    monkeypatch.setattr("malaria_gui.gui.worker.adopt_prestarted", lambda: None)
+    window = make_window(wait_for_model=False)
+    qtbot.waitUntil(lambda: window.session.model_error is not None, timeout=10_000)
+    assert "could not start" in window.session.model_error
+    assert "Resource temporarily unavailable" in window.session.model_error
+    assert window.worker.isRunning()  # the worker goes on: a later job tries again
