@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from malaria_gui.engine.field_labels import NOT_A_CELL, FieldCellLabel
-from tools.compose_fields import Piece, free_place, inner_point, lab_stats, mark, paste, reinhard, scale_bar
+from tools.compose_fields import Piece, free_place, inner_point, lab_stats, mark, paste, reinhard, scale_bar, soft_edged
 from tools.eval_fields import Obj, summary, tally
 
 
@@ -41,6 +41,28 @@ def test_pasted_pieces_land_in_gaps_with_their_points_on_them():
         assert np.allclose(field[int(py), int(px)], (120, 60, 140), atol=1)  # the piece's colour is there
         mark(occupied, mask, *spot)
     assert np.allclose(field[:, :80], 220.0)  # nothing was pasted over the taken part
+
+
+def test_a_pasted_cell_keeps_its_size_its_edge_half_way_blended_at_its_own_edge():
+    # Feathered inside its mask, a pasted cell was found ~9% smaller in radius than the field's
+    # own cells and a parasite at its rim faded; the soft edge must sit on the cell's edge.
+    mask = _disc(41, 18.0)
+    rgb = np.zeros((41, 41, 3), np.float32)
+    rgb[mask] = (150, 110, 160)
+    width = 3.0
+    grown_rgb, grown = soft_edged(rgb, mask, width)
+    pad = (grown.shape[0] - 41) // 2
+    assert grown[pad:pad + 41, pad:pad + 41][mask].all() and grown.sum() > mask.sum()
+    field = np.full((60, 60, 3), 230.0, np.float32)
+    paste(field, Piece(grown_rgb, grown, "blend"), 5, 5, width)
+    row = field[5 + pad + 20, 5 + pad:5 + pad + 41, 0]  # through the centre, across the cell
+    alpha = (230 - row) / (230 - 150)  # 1: the cell's colour, 0: the background
+    assert abs(alpha[20] - 1) < 0.01 and abs(alpha[4] - 1) < 0.01  # inside, a few pixels in: the cell
+    left = 2  # the cell's first pixel along this row; the pixel before it is outside the cell
+    assert 0.4 < alpha[left] < 0.9 and 0.1 < alpha[left - 1] < 0.45  # half-way falls on its edge
+    field_before = np.full((60, 60, 3), 230.0, np.float32)  # the old paste: faded a pixel inside
+    paste(field_before, Piece(rgb, mask, "blend"), 5, 5, width)
+    assert (230 - field_before[25, 5 + left + 1, 0]) / 80 < alpha[left + 1] - 0.2
 
 
 def test_no_place_when_the_field_is_full():

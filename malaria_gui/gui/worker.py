@@ -35,6 +35,7 @@ from malaria_gui.gui.scoring_process import (
     ModelFailed, ModelLoading, ModelReady, Reset, Scanning, Score, Stop, adopt_prestarted, serve,
 )
 
+PROCESS_STOPPED = "the scoring process stopped; try again"  # a W answer lost with the process
 STOP_GRACE_S = 0.5  # how long closing waits for the process to finish its job (a batch) before killing it
 
 
@@ -221,7 +222,7 @@ class ScoringWorker(QThread):
                     except queue.Empty:  # sent already, while a run was going
                         explain = None
                     if explain is not None and not self._run_job(explain):
-                        self.explained.emit(ExplainFailed(explain.key, "the scoring process stopped; try again"))
+                        self.explained.emit(ExplainFailed(explain.key, PROCESS_STOPPED))
                 elif isinstance(job, _ScoreRequest):
                     if job.generation == self._generation and job.epoch == self._epoch:
                         message = Score(job.generation, job.paths, self.batch_size, self.pause_s, job.field_mode)
@@ -340,7 +341,7 @@ class ScoringWorker(QThread):
 
     def _on_process_died(self) -> None:
         for key in sorted(self._inline):  # sent mid-job: whoever waits must hear
-            self.explained.emit(ExplainFailed(key, "the scoring process stopped; try again"))
+            self.explained.emit(ExplainFailed(key, PROCESS_STOPPED))
         self._inline.clear()
         code = None
         if self._process is not None:
