@@ -184,7 +184,7 @@ def test_field_threshold_gets_the_count_right_but_never_calls_nothing(monkeypatc
     truth = ["Parasitized"] + ["Uninfected"] * 99
     images = ["a"] * 100
     t, note = choose_field_threshold(truth, p, images)
-    assert 0.1 < t <= 0.6 and note is None  # calling nothing has the smaller error, but misses the one
+    assert 0.1 < t <= 0.6 and note is None  # calling nothing is the closer count, but misses the one
     monkeypatch.setattr(adapt_module, "MIN_FIELD_SENSITIVITY", 0.0)
     assert choose_field_threshold(truth, p, images)[0] > 0.7
     # Two fields: a cut-off between the infected cells' scores and the uninfected ones'
@@ -194,6 +194,25 @@ def test_field_threshold_gets_the_count_right_but_never_calls_nothing(monkeypatc
               "Uninfected"]
     t2, _ = choose_field_threshold(truth2, p2, ["a"] * 4 + ["b"] * 4)
     assert 0.4 < t2 <= 0.8
+
+
+def test_field_threshold_counts_as_many_as_are_infected_at_one_or_two_a_field():
+    # 20 fields of 100 cells, one or two infected each (1.5%), scores overlapping as a real
+    # model's do: the lab reads the pooled count, so the cut-off must call as many as are
+    # infected. The per-field error alone chose a cut-off that called 28 of 30 here.
+    rng = np.random.default_rng(4)
+    truth, p, images = [], [], []
+    for field in range(20):
+        n_inf = 1 + field % 2
+        truth += ["Parasitized"] * n_inf + ["Uninfected"] * (100 - n_inf)
+        p += list(rng.beta(5, 1.5, n_inf)) + list(rng.beta(0.6, 12, 100 - n_inf))
+        images += [f"field{field}"] * 100
+    p = np.array(p)
+    t, note = choose_field_threshold(truth, p, images)
+    infected = truth.count("Parasitized")
+    assert note is None and (p >= t).sum() == infected
+    sensitivity = ((p >= t) & (np.array(truth) == "Parasitized")).sum() / infected
+    assert sensitivity >= adapt_module.MIN_FIELD_SENSITIVITY
 
 
 def test_cli_adapt_learns_from_the_cells_reviewed_on_a_stored_slide(tmp_path, tiny_model_path, capsys):

@@ -40,7 +40,7 @@ MAX_STEPS = 300  # per fine-tuning run: ~100 cells x 40 epochs is 250 steps; 2,0
 BATCH_SIZE = 16
 BALANCED_BELOW = 1 / 3  # a class rarer than this share of the cells gets half of every batch
 MIN_FIELD_POSITIVES = 20  # fewer infected field cells than this: the field figures are too few to judge
-MIN_FIELD_SENSITIVITY = 0.5  # the field threshold never misses most infected cells (see choose_field_threshold)
+MIN_FIELD_SENSITIVITY = 0.3  # the field threshold never calls (almost) nothing (see choose_field_threshold)
 LEARNING_RATE = 3e-4  # tuned with bench/adapt.py: 1e-4 barely moved the shifted lab (89.4 -> 89.6%), 1e-3 overshot (90.7%)
 BOOTSTRAP = 1000
 
@@ -199,43 +199,44 @@ def choose_field_threshold(truth: Sequence[str], p: np.ndarray, images: Sequence
     """The cut-off for counting field cells, from their out-of-fold P(Parasitized) at the
     fields' own prevalence, and a note when the rule had to give way.
 
-    Rule: the lowest mean absolute per-field parasitemia error (true vs estimated share of
-    each labelled field's cells), ties broken by fewer false calls, among cut-offs that keep
-    sensitivity >= 0.5. Why: the lab reads each field's and slide's count, so the error that
-    matters is on the count, not on cells; it is judged at the fields' real prevalence (~1%
-    infected), where a cut-off chosen on a 50/50 set lets the false calls on hundreds of
-    uninfected cells outnumber the true ones. Per field, not pooled, so a cut-off cannot get
-    the pooled share right by trading one field's false calls for another's misses. At equal
-    error fewer false calls are preferred: each one is a cell a microscopist rechecks. The
-    sensitivity floor keeps out "call nothing", which at 1% prevalence can score a small error
-    yet reports an infected slide as clean, and leaves Se + Sp - 1 large enough for the
-    Rogan-Gladen correction (engine.parasitemia) to be usable.
+    Rule: the cut-off that calls as many of the labelled field cells Parasitized as there are
+    infected ones (the labelled fields' pooled parasitemia right), among cut-offs that keep
+    sensitivity >= MIN_FIELD_SENSITIVITY; of those that tie, the lower mean absolute per-field
+    parasitemia error, then the middle of the tied range (the choice should not sit on the edge
+    of one fold's luck). Why: the lab reads each slide's count, and at ~1% prevalence a cut-off
+    chosen on a 50/50 set lets the false calls on hundreds of uninfected cells outnumber the
+    true ones. The per-field error alone (the rule until 2026-12-04) undercounts: with one or
+    two infected cells a field, calling fewer is nearly free on each field, so over 100 random
+    20/31 splits of 51 composed fields it put the other fields' pooled count at x0.90 of the
+    truth (NIH infected cells) and, where sensitivity is low (MP-IDB's), its floor of 0.5
+    forced the cut-off down to x1.38; matching the count: x1.01 and x1.08 (tools/eval_fields.py --split, the note
+    of 2026-12-04). The sensitivity floor keeps out "call nothing" and leaves Se + Sp - 1 large
+    enough for the Rogan-Gladen correction (engine.parasitemia) to be usable.
     """
     y = np.asarray(truth) == PARASITIZED
     p = np.asarray(p, dtype=np.float64)
     keys, codes = np.unique(np.asarray(images), return_inverse=True)
     candidates = np.unique(np.round(np.concatenate([[0.0, 1.0], p]), 4))
     candidates = np.unique(np.clip(np.round(np.concatenate([candidates, (candidates[:-1] + candidates[1:]) / 2]), 4), 0, 1))
-    errors, false_calls, sens = [], [], []
+    count_errors, errors, sens = [], [], []
     for start in range(0, len(candidates), 256):
         t = candidates[start:start + 256]
         called = p[None, :] >= t[:, None]
         true, est = _per_field_rates(y, called, codes, len(keys))
+        count_errors.append(np.abs(called.sum(axis=1) - int(y.sum())))
         errors.append(np.abs(est - true[None, :]).mean(axis=1))
-        false_calls.append((called & ~y[None, :]).sum(axis=1))
         sens.append((called & y[None, :]).sum(axis=1) / max(1, int(y.sum())))
-    errors, false_calls, sens = np.concatenate(errors), np.concatenate(false_calls), np.concatenate(sens)
+    count_errors, errors, sens = np.concatenate(count_errors), np.concatenate(errors), np.concatenate(sens)
     note = None
     allowed = sens >= MIN_FIELD_SENSITIVITY
     if not allowed.any():
         allowed[:] = True
         note = (f"no field cut-off keeps sensitivity >= {MIN_FIELD_SENSITIVITY:.0%} on the labelled field cells: "
-                "the field threshold only minimises the parasitemia error")
-    errors = np.where(allowed, np.round(errors, 12), np.inf)
-    best = np.lexsort((candidates, false_calls, errors))[0]
-    # Of the cut-offs that tie on both (a gap between two cells' scores), the middle one: the
-    # rule's choice should not sit on the edge of one fold's luck.
-    tied = candidates[(errors == errors[best]) & (false_calls == false_calls[best])]
+                "the field threshold only matches the count")
+    count_errors = np.where(allowed, count_errors, np.iinfo(np.int64).max)
+    errors = np.round(errors, 12)
+    best = np.lexsort((candidates, errors, count_errors))[0]
+    tied = candidates[(count_errors == count_errors[best]) & (errors == errors[best])]
     return float(tied[len(tied) // 2]), note
 
 
@@ -760,9 +761,10 @@ def _lab_card(base_card: dict, base_file: Path, model, size: int, report: dict, 
         after = fields["after"]
         out["field_threshold"] = fields["field_threshold"]
         out["field_threshold_rule"] = (
-            "for counting a field's cells: the lowest mean absolute per-field parasitemia error on the labelled "
-            "field cells' " + ("base-model scores" if report.get("kept_base") else "out-of-fold predictions")
-            + " at their own prevalence, ties broken by fewer false calls, "
+            "for counting a field's cells: as many of the labelled field cells called Parasitized as are infected "
+            "(their pooled parasitemia right), on their "
+            + ("base-model scores" if report.get("kept_base") else "out-of-fold predictions")
+            + " at their own prevalence, ties broken by the lower mean absolute per-field parasitemia error, "
             f"sensitivity kept >= {MIN_FIELD_SENSITIVITY:g}; threshold stays the single-cell cut-off")
         out["field_cells"] = {
             "sensitivity": after["sensitivity"], "specificity": after["specificity"],
