@@ -39,6 +39,7 @@ COARSE_SIDE = 400  # long side of the first, coarse look that measures the cells
 MIN_RADIUS_PX = 6.0  # a cell under 12 px across holds no parasite detail to classify
 TRIM_DISC = 0.9  # diameter of the disc that trims what sticks out of a cell, in cell radii
 MIN_CELL_AREA = 0.5  # of the field's median cell: smaller regions are platelets, debris or pieces of a cell
+UNEVEN_LIGHT = 1.3  # a background fit brighter than this times its darkest is fitted again (_flatten)
 MIN_DARK_SHARE = 0.03  # Otsu's dark class under this share of a field is marks, not cells (_otsu)
 BORDER_AREA = 0.6  # of the median cell: a border-cut cell showing this much of itself is counted
 FIBRE_LENGTH = 4.0  # a fibre or scratch runs straight for at least this many cell radii
@@ -177,7 +178,20 @@ def _flatten(green: np.ndarray) -> tuple[np.ndarray, float]:
         background = np.full_like(g, max(float(g.mean()), 1.0))
     ratio = g / background
     u8 = np.clip(ratio * 160.0, 0, 255).astype(np.uint8)
-    return ratio, _otsu(u8) / 160.0
+    t = _otsu(u8)
+    if float(background.max()) > UNEVEN_LIGHT * float(background.min()):
+        # Strongly uneven light (a lamp off-centre: 1.4-3x across the field; Chula's fields are
+        # within 1.11): the first look took the dim side's background for cells, so the fit
+        # missed it and those cells merged into one dark mass. Fitted again through the
+        # background the flattened image shows, they are found: composed uneven fields 82.7%
+        # -> 91.5% of red cells found (1280 x 960), no other field changed.
+        ys, xs = np.nonzero(u8[::8, ::8] > t)
+        if len(xs) >= 20:
+            background = _fit_background(g, ys * 8, xs * 8)
+            ratio = g / background
+            u8 = np.clip(ratio * 160.0, 0, 255).astype(np.uint8)
+            t = _otsu(u8)
+    return ratio, t / 160.0
 
 
 def _otsu(u8: np.ndarray) -> float:
