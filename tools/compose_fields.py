@@ -15,8 +15,8 @@ hand, so this builds one honestly (issue 20):
   patients only (models/malaria_cnn.card.json), never in its training: for the adaptation
   scenario. Pasted into background gaps (no overlap), scaled to the field's median cell radius
   (x0.9-1.1), through their mask with a feathered edge half-way at the cell's own edge (found
-  at 0.94 of the field's own cells' radius; 0.91 when feathered inside the mask), colour matched to the field's own cells
-  by Reinhard transfer (per-channel mean and standard deviation in CIE Lab over the mask). The
+  at 0.94 of the field's own cells' radius; 0.91 when feathered inside the mask), colour
+  matched to the field's own cells by Reinhard transfer (per-channel mean and standard deviation in CIE Lab over the mask). The
   source statistics leave out the darkest 10% of the cell (the parasite), so the parasite keeps
   its contrast against its own cell instead of being flattened to an uninfected cell's spread.
 - Hard objects: real white cells cut from Chula fields 46, 96, 97, 306, 327, 328 (checked by eye:
@@ -121,6 +121,13 @@ def reinhard(cell_rgb: np.ndarray, mask: np.ndarray, target_mean: np.ndarray, ta
     return rgb
 
 
+def _rim_outside(rgb: np.ndarray, mask: np.ndarray) -> None:
+    """Outside the mask, the cell's own rim colour (in place), so that resizing or feathering
+    the cell does not draw a dark line round it."""
+    ring = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    rgb[~mask] = np.median(rgb[ring if ring.any() else mask], axis=0)
+
+
 def soft_edged(rgb: np.ndarray, mask: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
     """The cell padded and its mask grown by half the feather ``width``, the new rim in the
     cell's own edge colour, so that the feathered blend (:func:`paste`) is half-way at the
@@ -133,8 +140,7 @@ def soft_edged(rgb: np.ndarray, mask: np.ndarray, width: float) -> tuple[np.ndar
     pad = grow + 1
     rgb = np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)))
     mask = np.pad(mask, pad)
-    ring = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    rgb[~mask] = np.median(rgb[ring if ring.any() else mask], axis=0)
+    _rim_outside(rgb, mask)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)
     return rgb, cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
@@ -216,10 +222,7 @@ def crop_cell(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     sl = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
     mask = mask[sl]
     rgb = rgb[sl].copy()
-    # Outside the mask, the cell's own rim colour instead of black, so that resizing it to the
-    # field's cell size does not draw a dark line round it.
-    ring = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    rgb[~mask] = np.median(rgb[ring if ring.any() else mask], axis=0)
+    _rim_outside(rgb, mask)
     # A cell cut by its source image's border has a straight side: not a whole cell to paste.
     if max(mask[0].mean(), mask[-1].mean(), mask[:, 0].mean(), mask[:, -1].mean()) > 0.4:
         return None

@@ -209,8 +209,8 @@ def choose_field_threshold(truth: Sequence[str], p: np.ndarray, images: Sequence
     two infected cells a field, calling fewer is nearly free on each field, so over 100 random
     20/31 splits of 51 composed fields it put the other fields' pooled count at x0.90 of the
     truth (NIH infected cells) and, where sensitivity is low (MP-IDB's), its floor of 0.5
-    forced the cut-off down to x1.38; matching the count: x1.01 and x1.08 (tools/eval_fields.py --split, the note
-    of 2026-12-04). The sensitivity floor keeps out "call nothing" and leaves Se + Sp - 1 large
+    forced the cut-off down to x1.38; matching the count: x1.02 and x1.08 (the note of
+    2026-12-04). The sensitivity floor keeps out "call nothing" and leaves Se + Sp - 1 large
     enough for the Rogan-Gladen correction (engine.parasitemia) to be usable.
     """
     y = np.asarray(truth) == PARASITIZED
