@@ -181,6 +181,19 @@ def draw_red_cell(image: np.ndarray, x: float, y: float, r: float) -> None:
     cv2.circle(image, centre, int(round(r * 0.35 * 16)), (222, 170, 190), -1, cv2.LINE_AA, shift=4)
 
 
+def draw_enlarged_infected_cell(image: np.ndarray, x: int, y: int, radius: float, scale: float = 1.7) -> None:
+    """A red cell ``scale`` times a normal one across, as P. vivax's late trophozoites and
+    schizonts leave it: a round pink disc with no pale centre, a blue-purple parasite of irregular
+    cytoplasm and a few chromatin dots (far smaller and paler than a white cell's nucleus)."""
+    r = radius * scale
+    cv2.circle(image, (x, y), int(r), (200, 138, 168), -1, cv2.LINE_AA)
+    cv2.ellipse(image, (x + int(0.1 * r), y), (int(0.35 * r), int(0.25 * r)), 30, 0, 360, (165, 120, 175), -1, cv2.LINE_AA)
+    for k in range(3):
+        a = k * 2.2 + 0.4
+        cv2.circle(image, (int(x + 0.3 * r * np.cos(a)), int(y + 0.3 * r * np.sin(a))), max(2, int(radius * 0.15)),
+                   PARASITE, -1, cv2.LINE_AA)
+
+
 def draw_lymphocyte(image: np.ndarray, x: int, y: int, radius: float, nucleus=NUCLEUS) -> None:
     """A small lymphocyte: a round dark purple nucleus filling a disc about one red cell
     across, inside a thin rim of pale blue cytoplasm."""

@@ -10,6 +10,7 @@ import pytest
 
 from cells import (
     draw_clump,
+    draw_enlarged_infected_cell,
     draw_red_cell,
     draw_lymphocyte,
     draw_neutrophil,
@@ -76,6 +77,32 @@ def test_touching_cells_are_never_one_red_cell(seed, cells, step):
         assert len(held) == len(set(held)), "two touching cells counted as one red cell"
         if not held:  # left out: said so
             assert any(o.kind == CLUMP and o.x <= centres[0][0] < o.x + o.width for o in found.others)
+    assert _found_once(found.cells, truth) >= 0.97
+
+
+@pytest.mark.parametrize("scale", [1.8, 1.95])
+def test_a_cell_enlarged_by_p_vivax_is_one_red_cell_while_three_pressed_together_are_not(scale):
+    """P. vivax enlarges the cells it infects up to twice across (2.5-4 cells' area): such a cell
+    is a round, convex disc and is counted, once; three cells pressed into a blob of about the
+    same size are not (before, every region over 2.5 cells was a clump, so the enlarged
+    infected cells, the ones that matter most, were left out of the count)."""
+    image, truth = _sparse_field(90)
+    rng = np.random.default_rng(190)
+    big = []
+    for _ in range(2):
+        spot = free_spot(image, scale * R + 4, rng, avoid=[(x, y, scale * R) for x, y in big])
+        assert spot is not None
+        draw_enlarged_infected_cell(image, *spot, R, scale)
+        big.append(spot)
+    spot = free_spot(image, 2.6 * R, rng, avoid=[(x, y, scale * R) for x, y in big])
+    assert spot is not None
+    triple = draw_clump(image, spot[0] - 0.9 * R, spot[1], R, 3, 0.9)
+    found = find_objects(image)
+    for x, y in big:
+        assert len(owners(found.cells, x, y)) == 1, "an enlarged infected cell was not counted as one red cell"
+        assert not any(o.x <= x < o.x + o.width and o.y <= y < o.y + o.height for o in found.others)
+    held = [i for x, y in triple for i in owners(found.cells, x, y)]
+    assert len(held) == len(set(held)), "three touching cells counted as one red cell"
     assert _found_once(found.cells, truth) >= 0.97
 
 

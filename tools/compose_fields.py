@@ -1,7 +1,7 @@
 """Compose whole test fields with known truth from real pieces: another lab's fields and cells.
 
     python tools/compose_fields.py OUT_DIR [--infected mpidb|nih] [--fields N] [--prevalence P]
-                                   [--seed S] [--variants mixed|plain] [--data DIR]
+                                   [--seed S] [--variants mixed|plain] [--enlarge LO HI] [--data DIR]
 
 No public set of other labs' fields with every red cell and every infected cell marked is at
 hand, so this builds one honestly (issue 20):
@@ -14,7 +14,8 @@ hand, so this builds one honestly (issue 20):
   only, never train on them); ``nih`` = NIH Parasitized cells of the bundled model's TEST
   patients only (models/malaria_cnn.card.json), never in its training: for the adaptation
   scenario. Pasted into background gaps (no overlap), scaled to the field's median cell radius
-  (x0.9-1.1), through their mask with a feathered edge half-way at the cell's own edge (found
+  (x0.9-1.1; ``--enlarge 1.5 2.0`` makes them as large as P. vivax's late stages leave the cells
+  they infect: no crop here is P. vivax, so this tests the segmentation, not the classifier), through their mask with a feathered edge half-way at the cell's own edge (found
   at 0.94 of the field's own cells' radius; 0.91 when feathered inside the mask), colour
   matched to the field's own cells by Reinhard transfer (per-channel mean and standard deviation in CIE Lab over the mask). The
   source statistics leave out the darkest 10% of the cell (the parasite), so the parasite keeps
@@ -497,7 +498,8 @@ class Composed:
 
 
 def compose(bg: Background, infected: list[Path], donors, whites, rng: np.random.Generator,
-            prevalence: float, variant: str, upscale: bool) -> Composed:
+            prevalence: float, variant: str, upscale: bool,
+            enlarge: tuple[float, float] = (0.9, 1.1)) -> Composed:
     """One composed field from one background (see the module docstring)."""
     rgb = bg.rgb.astype(np.float32)
     h, w = rgb.shape[:2]
@@ -549,7 +551,7 @@ def compose(bg: Background, infected: list[Path], donors, whites, rng: np.random
         if got is None:
             continue
         c_rgb, c_mask = got
-        f = r * rng.uniform(0.9, 1.1) / math.sqrt(c_mask.sum() / math.pi)
+        f = r * rng.uniform(*enlarge) / math.sqrt(c_mask.sum() / math.pi)
         c_rgb, c_mask = _scaled(c_rgb, c_mask, f)
         if rng.random() < 0.5:
             c_rgb, c_mask = c_rgb[:, ::-1].copy(), c_mask[:, ::-1].copy()
@@ -600,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20)
     parser.add_argument("--variants", choices=("mixed", "plain"), default="mixed")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--enlarge", type=float, nargs=2, default=(0.9, 1.1), metavar=("LO", "HI"),
+                        help="an infected cell's radius as a share of the field's median cell's, drawn "
+                             "between LO and HI (P. vivax enlarges the cells it infects: 1.2 2.0)")
     args = parser.parse_args(argv)
     if REPO in args.out.resolve().parents or args.out.resolve() == REPO:
         parser.error("write composed fields outside the repository (they are derived from real images)")
@@ -624,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
         for n, i in enumerate(order, start=1):
             variant = "plain" if args.variants == "plain" else VARIANTS[int(rng.choice(len(VARIANTS), p=VARIANT_SHARES))]
             upscale = args.variants == "mixed" and rng.random() < 0.5
-            done = compose(backgrounds[i], infected, donors, whites, rng, args.prevalence, variant, upscale)
+            done = compose(backgrounds[i], infected, donors, whites, rng, args.prevalence, variant, upscale,
+                           tuple(args.enlarge))
             name = f"images/{n:03d}.jpg"
             cv2.imwrite(str(args.out / name), cv2.cvtColor(done.rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
             for x, y, t, k, box in done.objects:

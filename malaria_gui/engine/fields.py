@@ -52,6 +52,9 @@ CLUMP_AREA = 1.4  # of the median cell: a larger region that is not round is tou
 CLUMP_ROUND_AREA = 2.5  # a region larger than this is touching cells even when round
 CLUMP_ELONGATION = 1.35  # major over minor axis beyond which a large region is not one round cell
 CLUMP_SOLIDITY = 0.88  # area over hull area under which a large region has a neck between cells
+ENLARGED_AREA = 4.0  # of the median cell: a very round region up to this size is one enlarged cell
+ENLARGED_ELONGATION = 1.45  # about as round as a cell: two cells side by side are longer
+ENLARGED_SOLIDITY = 0.955  # and as convex (three cells pressed together stay under it)
 CLUMP_KEEP_AREA = 2.0  # a convex region up to this size that cannot be split stays one cell
 CLUMP_KEEP_SOLIDITY = 0.9
 PIECE_AREA = (0.45, 1.8)  # of the median cell: what every piece of a split clump must measure
@@ -594,6 +597,8 @@ def _classify(labels: np.ndarray, n: int, fg: _Foreground, rgb: np.ndarray,
         inside_i = labels[boxes[i]] == ids[i]
         if areas[i] <= CLUMP_ROUND_AREA * typical_area and _round(inside_i):
             continue  # one large round cell (P. vivax enlarges the cells it infects)
+        if areas[i] <= ENLARGED_AREA * typical_area and _round(inside_i, ENLARGED_ELONGATION, ENLARGED_SOLIDITY):
+            continue  # P. vivax's late stages: up to twice a cell's diameter, and still a disc
         raw = fg.raw[boxes[i]] if fg.raw is not None else inside_i
         pieces = _split_finer(inside_i, raw & inside_i, fg.radius, typical_area)
         if pieces is None:
@@ -733,16 +738,16 @@ def _white_cells(labels: np.ndarray, n: int, colour: np.ndarray, green_od: float
     return boxes, parts
 
 
-def _round(mask: np.ndarray) -> bool:
+def _round(mask: np.ndarray, elongation: float = CLUMP_ELONGATION, solidity: float = CLUMP_SOLIDITY) -> bool:
     """One round cell rather than touching ones: not elongated and without a neck."""
     ys, xs = np.nonzero(mask)
     if len(ys) < 5:
         return True
     cov = np.cov(np.stack([xs, ys]).astype(np.float64))
     low, high = np.linalg.eigvalsh(cov)
-    if math.sqrt(high / max(low, 1e-9)) > CLUMP_ELONGATION:
+    if math.sqrt(high / max(low, 1e-9)) > elongation:
         return False
-    return _solidity(mask) >= CLUMP_SOLIDITY
+    return _solidity(mask) >= solidity
 
 
 def _split_finer(mask: np.ndarray, raw: np.ndarray, radius: float, typical_area: float) -> list[np.ndarray] | None:
