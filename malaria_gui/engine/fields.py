@@ -597,13 +597,13 @@ def _classify(labels: np.ndarray, n: int, fg: _Foreground, rgb: np.ndarray,
         inside_i = labels[boxes[i]] == ids[i]
         if areas[i] <= CLUMP_ROUND_AREA * typical_area and _round(inside_i):
             continue  # one large round cell (P. vivax enlarges the cells it infects)
-        if areas[i] <= ENLARGED_AREA * typical_area and _round(inside_i, ENLARGED_ELONGATION, ENLARGED_SOLIDITY):
-            continue  # P. vivax's late stages: up to twice a cell's diameter, and still a disc
         raw = fg.raw[boxes[i]] if fg.raw is not None else inside_i
         pieces = _split_finer(inside_i, raw & inside_i, fg.radius, typical_area)
         if pieces is None:
             if areas[i] <= CLUMP_KEEP_AREA * typical_area and _solidity(inside_i) >= CLUMP_KEEP_SOLIDITY:
                 continue  # convex: one elongated or large cell as likely as two overlapping ones
+            if areas[i] <= ENLARGED_AREA * typical_area and _round(inside_i, ENLARGED_ELONGATION, ENLARGED_SOLIDITY):
+                continue  # P. vivax's late stages: up to twice a cell's diameter, and still a disc
             leave(np.arange(n) == i, CLUMP, UNSPLIT)
             continue
         kind[i] = "split"
