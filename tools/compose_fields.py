@@ -15,9 +15,9 @@ hand, so this builds one honestly (issue 20):
   patients only (models/malaria_cnn.card.json), never in its training: for the adaptation
   scenario. Pasted into background gaps (no overlap), scaled to the field's median cell radius
   (x0.9-1.1; ``--enlarge 1.5 2.0`` makes them as large as P. vivax's late stages leave the cells
-  they infect: no crop here is P. vivax, so this tests the segmentation, not the classifier), through their mask with a feathered edge half-way at the cell's own edge (found
-  at 0.94 of the field's own cells' radius; 0.91 when feathered inside the mask), colour
-  matched to the field's own cells by Reinhard transfer (per-channel mean and standard deviation in CIE Lab over the mask). The
+  they infect: no crop here is P. vivax, so this tests the segmentation, not the classifier),
+  through their mask with a feathered edge half-way at the cell's own edge (found at 0.94 of
+  the field's own cells' radius; 0.91 when feathered inside the mask), colour matched to the field's own cells by Reinhard transfer (per-channel mean and standard deviation in CIE Lab over the mask). The
   source statistics leave out the darkest 10% of the cell (the parasite), so the parasite keeps
   its contrast against its own cell instead of being flattened to an uninfected cell's spread.
 - Hard objects: real white cells cut from Chula fields 46, 96, 97, 306, 327, 328 (checked by eye:
